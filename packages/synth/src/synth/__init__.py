@@ -1,0 +1,1 @@
+"""Generation backends, teachers and the preference-data engine (filled by the synth issue)."""
