@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import polars as pl
-
 from data_core.clean import decontaminate, removal_rows
 from data_core.cli import stage_main
 from data_core.config import DecontaminateConfig, load_params, parse_section

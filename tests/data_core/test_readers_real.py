@@ -1,7 +1,6 @@
 """Every reader on the real files in ../shared/data."""
 
 import pytest
-
 from data_core.readers import read_source
 
 BENCHMARKS = [

@@ -55,7 +55,7 @@ def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_perm: i
         best, best_sim = -1, 0.0
         for candidate in lsh.query(minhash):
             sim = minhash.jaccard(kept[candidate])
-            if sim >= threshold and (sim > best_sim or sim == best_sim and candidate < best):
+            if sim >= threshold and (sim > best_sim or (sim == best_sim and candidate < best)):
                 best, best_sim = candidate, sim
         if best >= 0:
             found.append(Duplicate(index, best, "near", best_sim))

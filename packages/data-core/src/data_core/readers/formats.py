@@ -37,7 +37,7 @@ def _get(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], required
             raise FieldProblem(name, "is missing")
         return None
     value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise FieldProblem(name, f"expected {expected}, got {type(value).__name__} {value!r:.60}")
     return value
