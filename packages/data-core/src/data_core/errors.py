@@ -63,4 +63,11 @@ def problem_from_validation(error: ValidationError, prefix: str = "") -> FieldPr
     extra = len(error.errors()) - 1
     if extra:
         message += f" [+{extra} more error(s)]"
-    return FieldProblem(_loc(tuple(first["loc"]), prefix), message)
+    field = _loc(tuple(first["loc"]), prefix)
+    if not first["loc"]:  # a whole-record check: name the field it is about
+        field = next((f for words, f in _RECORD_CHECKS if any(w in message for w in words)), field)
+    return FieldProblem(field, message)
+
+
+# Whole-record validators (schemas.py) can't set an error location; their messages name the field.
+_RECORD_CHECKS = ((("answer",), "answer"), (("option",), "options"), (("user turn",), "messages"))
