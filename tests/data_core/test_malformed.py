@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from data_core.readers import read_source
 
 GOOD_MC = {"question": "Which vitamin deficiency causes scurvy?", "options": {"A": "C", "B": "D"}, "answer_idx": "A"}
