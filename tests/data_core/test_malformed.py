@@ -85,5 +85,5 @@ def test_bad_csv_quoting_and_column_count(tmp_path):
 def test_missing_file_names_the_source(tmp_path):
     from data_core.errors import SourceError
 
-    with pytest.raises(SourceError, match="no such file.*'mine'"):
+    with pytest.raises(SourceError, match=r"no such file.*'mine'"):
         read_source(tmp_path / "nope.jsonl", "medqa", "mine")
