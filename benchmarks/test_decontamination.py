@@ -12,7 +12,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from data_core.contamination import NgramIndex, match_in_chunks
 from data_core.readers import read_source
 
@@ -32,7 +31,7 @@ def baseline_match(items, texts, n=13, min_coverage=0.2):
             short[tuple(w)].add(item.id)
         for i in range(len(w) - n + 1):
             grams[tuple(w[i : i + n])].add(item.id)
-    for gram, owners in grams.items():
+    for owners in grams.values():
         for owner in owners:
             sizes[owner] += 1
     short_lengths = {len(k) for k in short}
