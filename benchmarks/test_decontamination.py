@@ -73,13 +73,19 @@ def corpus():
 def test_ngram_index_vs_plain_python(benchmark, corpus):
     items, texts = corpus
     index = NgramIndex(items, 13)
-    ours = benchmark.pedantic(lambda: match_in_chunks(index, texts, min_coverage=0.2), rounds=1, iterations=1)
+    ours = benchmark.pedantic(
+        lambda: match_in_chunks(index, texts, min_coverage=0.2), rounds=1, iterations=1
+    )
     start = time.perf_counter()
     theirs = baseline_match(items, texts)
     baseline_s = time.perf_counter() - start
     ours_s = benchmark.stats.stats.mean if benchmark.stats else float("nan")
-    benchmark.extra_info.update(records=len(texts), baseline_s=baseline_s, ratio=baseline_s / ours_s)
-    print(f"\n{len(texts)} records: ours {ours_s:.2f}s, baseline {baseline_s:.2f}s, ratio {baseline_s / ours_s:.1f}x")
+    benchmark.extra_info.update(
+        records=len(texts), baseline_s=baseline_s, ratio=baseline_s / ours_s
+    )
+    print(
+        f"\n{len(texts)} records: ours {ours_s:.2f}s, baseline {baseline_s:.2f}s, ratio {baseline_s / ours_s:.1f}x"
+    )
     ours_ids = [m.item_id if m else None for m in ours]
     flagged = [i for i, m in enumerate(ours_ids) if m]
     assert flagged == [i for i, m in enumerate(theirs) if m]

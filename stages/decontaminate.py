@@ -17,7 +17,9 @@ def main(root: Path) -> None:
     params = load_params(root / "params.yaml")
     cfg = parse_section(params, "decontaminate", DecontaminateConfig)
     interim, clean = root / "data/interim", root / "data/clean"
-    inputs = {name: interim / f"{name}.parquet" for name in ("instructions", "passages", "eval_items")}
+    inputs = {
+        name: interim / f"{name}.parquet" for name in ("instructions", "passages", "eval_items")
+    }
     with stage_run("decontaminate", {"decontaminate": params["decontaminate"]}, root=root) as run:
         result = decontaminate(read_records(inputs["instructions"], Instruction),
                                read_records(inputs["passages"], Passage),

@@ -9,7 +9,9 @@ from data_core.schemas import Instruction, Passage
 
 
 def _instruction(key: str, text: str) -> Instruction:
-    return Instruction(id=f"t:{key}", source="t", type="open", messages=[{"role": "user", "content": text}])
+    return Instruction(
+        id=f"t:{key}", source="t", type="open", messages=[{"role": "user", "content": text}]
+    )
 
 
 @pytest.fixture
@@ -19,19 +21,33 @@ def medqa(shared_data):
 
 def test_verbatim_and_paraphrased_are_caught_unrelated_kept(medqa):
     target = medqa[10]
-    paraphrase = target.question.replace("Which of the following", "What of these").replace(" is ", " was ", 3)
+    paraphrase = target.question.replace("Which of the following", "What of these").replace(
+        " is ", " was ", 3
+    )
     records = [
         _instruction("verbatim", "Please answer: " + target.full_text),
         _instruction("paraphrase", paraphrase),
-        _instruction("unrelated", "Describe the life cycle of Plasmodium falciparum in the mosquito host."),
-        _instruction("dup", "Describe the life cycle of Plasmodium falciparum in the mosquito host!"),
+        _instruction(
+            "unrelated", "Describe the life cycle of Plasmodium falciparum in the mosquito host."
+        ),
+        _instruction(
+            "dup", "Describe the life cycle of Plasmodium falciparum in the mosquito host!"
+        ),
     ]
-    passages = [Passage(id="p:1", source="p", text="Arachnodactyly: long slender fingers and toes.")]
+    passages = [
+        Passage(id="p:1", source="p", text="Arachnodactyly: long slender fingers and toes.")
+    ]
     result = decontaminate(records, passages, medqa, DecontaminateConfig())
     removed = {r.id: r for r in result.removed}
-    assert removed["t:verbatim"].reason == "ngram_overlap" and removed["t:verbatim"].matched_id == target.id
+    assert (
+        removed["t:verbatim"].reason == "ngram_overlap"
+        and removed["t:verbatim"].matched_id == target.id
+    )
     assert removed["t:paraphrase"].matched_id == target.id
-    assert removed["t:dup"].reason == "exact_duplicate" and removed["t:dup"].matched_id == "t:unrelated"
+    assert (
+        removed["t:dup"].reason == "exact_duplicate"
+        and removed["t:dup"].matched_id == "t:unrelated"
+    )
     assert [r.id for r in result.instructions] == ["t:unrelated"]
     assert [p.id for p in result.passages] == ["p:1"]
     counts = result.report["instructions"]
@@ -41,23 +57,35 @@ def test_verbatim_and_paraphrased_are_caught_unrelated_kept(medqa):
 
 def test_stock_phrase_alone_is_not_contamination(medqa):
     index = NgramIndex(medqa, 13)
-    stock = "Which of the following is the most likely diagnosis in this patient with fever and rash?"
+    stock = (
+        "Which of the following is the most likely diagnosis in this patient with fever and rash?"
+    )
     assert index.match([stock], min_coverage=0.2) == [None]
 
 
 def test_short_items_match_by_containment():
     from data_core.schemas import EvalItem
 
-    item = EvalItem(id="x:1", task="x", question="Tetany occurs in", options={"A": "hypocalcemia", "B": "gout"}, answer="A")
+    item = EvalItem(
+        id="x:1",
+        task="x",
+        question="Tetany occurs in",
+        options={"A": "hypocalcemia", "B": "gout"},
+        answer="A",
+    )
     index = NgramIndex([item], 13)
-    hits = index.match(["Q: tetany occurs in A. Hypocalcemia B. gout -- answer A", "tetany occurs in gout"])
+    hits = index.match(
+        ["Q: tetany occurs in A. Hypocalcemia B. gout -- answer A", "tetany occurs in gout"]
+    )
     assert hits[0].item_id == "x:1" and hits[0].rule == "short_item" and hits[1] is None
 
 
 def test_ngram_matches_equal_plain_python(medqa):
     import re
 
-    texts = [f"filler words {i} " + medqa[i].question for i in range(0, 200, 3)] + ["nothing to see here"] * 5
+    texts = [f"filler words {i} " + medqa[i].question for i in range(0, 200, 3)] + [
+        "nothing to see here"
+    ] * 5
     fast = NgramIndex(medqa, 13).match(texts)
     grams = {}
     for item in medqa:

@@ -5,12 +5,23 @@ import json
 import pytest
 from data_core.readers import read_source
 
-GOOD_MC = {"question": "Which vitamin deficiency causes scurvy?", "options": {"A": "C", "B": "D"}, "answer_idx": "A"}
-GOOD_CHAT = {"id": "1", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+GOOD_MC = {
+    "question": "Which vitamin deficiency causes scurvy?",
+    "options": {"A": "C", "B": "D"},
+    "answer_idx": "A",
+}
+GOOD_CHAT = {
+    "id": "1",
+    "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+}
 
 
 def _line(obj) -> bytes:
-    return (json.dumps(obj) if not isinstance(obj, (str, bytes)) else obj).encode() if not isinstance(obj, bytes) else obj
+    return (
+        (json.dumps(obj) if not isinstance(obj, (str, bytes)) else obj).encode()
+        if not isinstance(obj, bytes)
+        else obj
+    )
 
 
 CASES = [
@@ -25,14 +36,44 @@ CASES = [
     ("medqa", {**GOOD_MC, "options": {"A": "C", "B": 3}}, "options.B", "expected str"),
     ("medqa", b"\xff\xfe broken bytes", None, "UTF-8"),
     ("medqa", b"[1, 2, 3]", None, "expected a JSON object"),
-    ("medmcqa", {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 7}, "cop", "option index"),
+    (
+        "medmcqa",
+        {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 7},
+        "cop",
+        "option index",
+    ),
     ("medmcqa", {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "cop": 1}, "opd", "missing"),
-    ("medmcqa", {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": "1"}, "cop", "expected int"),
+    (
+        "medmcqa",
+        {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": "1"},
+        "cop",
+        "expected int",
+    ),
     ("chat", {**GOOD_CHAT, "messages": []}, "messages", "no turns"),
-    ("chat", {**GOOD_CHAT, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "expected one of"),
-    ("chat", {**GOOD_CHAT, "messages": [{"role": "user", "content": ""}]}, "messages[0].content", "non-empty"),
-    ("chat", {**GOOD_CHAT, "messages": [{"role": "assistant", "content": "only me"}]}, "messages", "no user turn"),
-    ("chat", {**GOOD_CHAT, "type": "mc", "options": {"A": "x", "B": "y"}, "answer": "Z"}, "answer", "not among"),
+    (
+        "chat",
+        {**GOOD_CHAT, "messages": [{"role": "robot", "content": "x"}]},
+        "messages[0].role",
+        "expected one of",
+    ),
+    (
+        "chat",
+        {**GOOD_CHAT, "messages": [{"role": "user", "content": ""}]},
+        "messages[0].content",
+        "non-empty",
+    ),
+    (
+        "chat",
+        {**GOOD_CHAT, "messages": [{"role": "assistant", "content": "only me"}]},
+        "messages",
+        "no user turn",
+    ),
+    (
+        "chat",
+        {**GOOD_CHAT, "type": "mc", "options": {"A": "x", "B": "y"}, "answer": "Z"},
+        "answer",
+        "not among",
+    ),
     ("chat", {**GOOD_CHAT, "type": "yesno", "answer": "perhaps"}, "answer", "yes, no or maybe"),
     ("chat", {**GOOD_CHAT, "messages": "hello"}, "messages", "expected list"),
     ("chat", {**GOOD_CHAT, "difficulty": "hard"}, "difficulty", "expected int or float"),
@@ -41,10 +82,22 @@ CASES = [
 
 @pytest.mark.parametrize(("fmt", "bad", "field", "reason"), CASES)
 def test_bad_record_is_quarantined_with_location(tmp_path, fmt, bad, field, reason):
-    good = GOOD_MC if fmt == "medqa" else GOOD_CHAT if fmt == "chat" else {
-        "question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 2, "id": "x"}
+    good = (
+        GOOD_MC
+        if fmt == "medqa"
+        else GOOD_CHAT
+        if fmt == "chat"
+        else {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 2, "id": "x"}
+    )
     path = tmp_path / "data.jsonl"
-    path.write_bytes(_line({**good, "id": "first"}) + b"\n" + _line(bad) + b"\n" + _line({**good, "id": "third"}) + b"\n")
+    path.write_bytes(
+        _line({**good, "id": "first"})
+        + b"\n"
+        + _line(bad)
+        + b"\n"
+        + _line({**good, "id": "third"})
+        + b"\n"
+    )
     result = read_source(path, fmt, "src")
     assert result.read == 3 == len(result.records) + len(result.quarantined)
     assert len(result.quarantined) == 1
@@ -73,7 +126,9 @@ def test_truncated_json_document_keeps_earlier_elements(tmp_path):
 
 def test_bad_csv_quoting_and_column_count(tmp_path):
     path = tmp_path / "anatomy_test.csv"
-    path.write_text('What is the femur?,bone,muscle,nerve,vessel,A\n"bad "quote,x,y,z,w,B\nonly,three,cols\nOk?,a,b,c,d,E\n')
+    path.write_text(
+        'What is the femur?,bone,muscle,nerve,vessel,A\n"bad "quote,x,y,z,w,B\nonly,three,cols\nOk?,a,b,c,d,E\n'
+    )
     result = read_source(path, "mmlu_csv", "mmlu")
     assert len(result.records) == 1 and result.records[0].meta == {"subject": "anatomy"}
     reasons = sorted(q.reason for q in result.quarantined)

@@ -12,18 +12,40 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_ingest_stage_logs_to_mlflow(tmp_path, monkeypatch):
-    (tmp_path / "src.jsonl").write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"}]})
-                                        + "\n{broken\n")
-    params = {"ingest": {"hpo": {"enabled": False}, "sources": [{"name": "s", "format": "chat", "path": "src.jsonl"}],
-                         "eval_sets": []}}
+    (tmp_path / "src.jsonl").write_text(
+        json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"}]}) + "\n{broken\n"
+    )
+    params = {
+        "ingest": {
+            "hpo": {"enabled": False},
+            "sources": [{"name": "s", "format": "chat", "path": "src.jsonl"}],
+            "eval_sets": [],
+        }
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
-                   cwd=tmp_path, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
     shutil.copytree(REPO / "stages", tmp_path / "stages")
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "stages/ingest.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "stages/ingest.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     counts = json.loads((tmp_path / "metrics/ingest.json").read_text())
     assert counts["sources"]["s"] == {"read": 2, "kept": 1, "quarantined": 1}
@@ -37,8 +59,11 @@ def test_ingest_stage_logs_to_mlflow(tmp_path, monkeypatch):
     assert len(run.data.tags["mlflow.source.git.commit"]) == 40
     assert run.data.params["ingest.sources.0.format"] == "chat"
     assert run.data.metrics["sources.s.quarantined"] == 1.0
-    contexts = {(d.dataset.name, i.tags[0].value if i.tags else None) for i in run.inputs.dataset_inputs
-                for d in [i]}
+    contexts = {
+        (d.dataset.name, i.tags[0].value if i.tags else None)
+        for i in run.inputs.dataset_inputs
+        for d in [i]
+    }
     names = {i.dataset.name for i in run.inputs.dataset_inputs}
     assert {"s", "instructions", "quarantine"} <= names
     assert all(len(i.dataset.digest) > 8 for i in run.inputs.dataset_inputs)
@@ -49,7 +74,12 @@ def test_bad_params_give_clear_error_naming_the_key(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ingest": {"hpo": {"enabeld": True}}}))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     shutil.copytree(REPO / "stages", tmp_path / "stages")
-    proc = subprocess.run([sys.executable, "stages/ingest.py"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "stages/ingest.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 2
     assert "ingest.hpo.enabeld: unknown key" in proc.stderr and "Traceback" not in proc.stderr

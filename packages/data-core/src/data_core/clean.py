@@ -21,7 +21,13 @@ from data_core.splits import split_of
 
 log = logging.getLogger(__name__)
 
-REASONS = ("exact_duplicate", "near_duplicate", "ngram_overlap", "short_item_overlap", "embedding_similarity")
+REASONS = (
+    "exact_duplicate",
+    "near_duplicate",
+    "ngram_overlap",
+    "short_item_overlap",
+    "embedding_similarity",
+)
 
 
 class Removal(BaseModel):
@@ -78,7 +84,8 @@ def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
         for i, match in zip(positions, matches, strict=True):
             if match is not None:
                 reason = {"ngram": "ngram_overlap", "short_item": "short_item_overlap"}.get(
-                    match.rule, "embedding_similarity")
+                    match.rule, "embedding_similarity"
+                )
                 drop(i, reason, match.item_id, match.score, task_of[match.item_id])
 
     if index is not None:
@@ -91,10 +98,14 @@ def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
     if embedder is not None and kind in cfg.embedding.kinds:
         todo = [i for i in range(len(records)) if i not in removed]
         matches = []
-        with tqdm(total=len(todo), desc=f"embedding scan ({kind}s)", unit="rec", mininterval=2) as bar:
+        with tqdm(
+            total=len(todo), desc=f"embedding scan ({kind}s)", unit="rec", mininterval=2
+        ) as bar:
             for start in range(0, len(todo), 2048):
                 chunk = todo[start : start + 2048]
-                matches += embedder.match([_prompt_text(records[i]) for i in chunk], cfg.embedding.threshold)
+                matches += embedder.match(
+                    [_prompt_text(records[i]) for i in chunk], cfg.embedding.threshold
+                )
                 bar.update(len(chunk))
         apply(matches, todo)
     kept = [
@@ -115,7 +126,9 @@ def decontaminate(instructions: Sequence[Instruction], passages: Sequence[Passag
         embedder = EmbeddingMatcher(eval_items, e.model_path, e.batch_size, e.max_seq_length)
     task_of = {item.id: item.task for item in eval_items}
     result = CleanResult()
-    result.instructions, removed_i = _clean_kind(instructions, "instruction", cfg, index, embedder, task_of)
+    result.instructions, removed_i = _clean_kind(
+        instructions, "instruction", cfg, index, embedder, task_of
+    )
     result.passages, removed_p = _clean_kind(passages, "passage", cfg, index, embedder, task_of)
     result.removed = removed_i + removed_p
     result.report = _report(instructions, passages, eval_items, result, index)

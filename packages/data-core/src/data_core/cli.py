@@ -17,9 +17,13 @@ def stage_main(main: Callable[[Path], None]) -> Callable[[], None]:
     def run() -> None:
         parser = argparse.ArgumentParser(description=main.__doc__)
         default_root = Path(sys.argv[0]).resolve().parent.parent
-        parser.add_argument("--root", type=Path, default=default_root, help="repository root (params.yaml)")
+        parser.add_argument(
+            "--root", type=Path, default=default_root, help="repository root (params.yaml)"
+        )
         args = parser.parse_args()
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        )
         try:
             main(args.root.resolve())
         except DataCoreError as exc:

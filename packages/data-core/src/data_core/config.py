@@ -120,7 +120,9 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return data
 
 
-def parse_section(params: dict[str, Any], section: str, model: type[C], source: str = "params.yaml") -> C:
+def parse_section(
+    params: dict[str, Any], section: str, model: type[C], source: str = "params.yaml"
+) -> C:
     """Validate one section; every problem is listed as `file: key.path: what is wrong`."""
     raw = params.get(section)
     if raw is None:

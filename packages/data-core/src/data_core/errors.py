@@ -40,7 +40,11 @@ class QuarantineEntry(BaseModel):
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: field '{self.field}': {self.reason}" if self.field else f"{where}: {self.reason}"
+        return (
+            f"{where}: field '{self.field}': {self.reason}"
+            if self.field
+            else f"{where}: {self.reason}"
+        )
 
 
 def _loc(loc: tuple[Any, ...], prefix: str = "") -> str:

@@ -46,11 +46,17 @@ def _resolve(path: str, base: Path) -> Path:
 
 
 def _read(spec: SourceConfig, base: Path) -> ReadResult:
-    return read_source(_resolve(spec.path, base), spec.format, spec.name, task=spec.task, options=spec.options)
+    return read_source(
+        _resolve(spec.path, base), spec.format, spec.name, task=spec.task, options=spec.options
+    )
 
 
 def _counts(result: ReadResult) -> dict[str, int]:
-    return {"read": result.read, "kept": len(result.records), "quarantined": len(result.quarantined)}
+    return {
+        "read": result.read,
+        "kept": len(result.records),
+        "quarantined": len(result.quarantined),
+    }
 
 
 def _drop_cross_source_duplicates(records: list[Any], seen: dict[str, str], source: str,
@@ -113,7 +119,9 @@ def write_ingest(result: IngestResult, out_dir: Path, metrics_path: Path) -> dic
     write_records(paths["passages"], result.passages, Passage)
     write_records(paths["eval_items"], result.eval_items, EvalItem)
     # written even when HPO is disabled (empty), so the stage's declared outputs always exist
-    tables = (result.hpo.terms, result.hpo.diseases) if result.hpo else (pl.DataFrame(), pl.DataFrame())
+    tables = (
+        (result.hpo.terms, result.hpo.diseases) if result.hpo else (pl.DataFrame(), pl.DataFrame())
+    )
     for name, frame in zip(("hpo_terms", "hpo_diseases"), tables, strict=True):
         with atomic_path(paths[name]) as tmp:
             frame.write_parquet(tmp, compression="zstd")

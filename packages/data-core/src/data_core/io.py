@@ -88,7 +88,9 @@ def polars_schema(model: type[BaseModel]) -> pl.Schema:
 
 
 def _json_fields(model: type[BaseModel]) -> list[str]:
-    return [n for n, dt in polars_schema(model).items() if dt == pl.String and _is_mapping(model, n)]
+    return [
+        n for n, dt in polars_schema(model).items() if dt == pl.String and _is_mapping(model, n)
+    ]
 
 
 def _is_mapping(model: type[BaseModel], name: str) -> bool:
@@ -124,7 +126,9 @@ def frame_to_records(frame: pl.DataFrame, model: type[M]) -> list[M]:
     return records
 
 
-def write_records(path: str | os.PathLike[str], records: Iterable[BaseModel], model: type[M]) -> int:
+def write_records(
+    path: str | os.PathLike[str], records: Iterable[BaseModel], model: type[M]
+) -> int:
     """Write records as Parquet atomically; return how many."""
     frame = records_to_frame(records, model)
     with atomic_path(path) as tmp:

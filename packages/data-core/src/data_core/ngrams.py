@@ -88,7 +88,9 @@ class WindowHasher:
         if n < size:
             return np.empty(0, np.uint64)
         with np.errstate(over="ignore"):
-            return (self._prefix[size:] - self._prefix[: n - size + 1]) * self._inverse[: n - size + 1]
+            return (self._prefix[size:] - self._prefix[: n - size + 1]) * self._inverse[
+                : n - size + 1
+            ]
 
     def owners(self, starts: np.ndarray, size: int) -> np.ndarray:
         """Text index of each window start, or -1 where the window runs past its text's end."""

@@ -94,7 +94,9 @@ class EvalItem(BaseModel):
     def _answer_in_options(self) -> EvalItem:
         _check_options(self.options)
         if self.answer not in self.options:
-            raise ValueError(f"answer {self.answer!r} is not among the options {sorted(self.options)}")
+            raise ValueError(
+                f"answer {self.answer!r} is not among the options {sorted(self.options)}"
+            )
         return self
 
     @property

@@ -106,7 +106,9 @@ class StageRun:
 
 
 @contextmanager
-def stage_run(stage: str, params: Mapping[str, Any], *, root: Path | None = None) -> Iterator[StageRun]:
+def stage_run(
+    stage: str, params: Mapping[str, Any], *, root: Path | None = None
+) -> Iterator[StageRun]:
     """Open the stage's MLflow run; it ends FAILED if the block raises."""
     import mlflow  # heavy import, deferred so that `import data_core` stays light
 

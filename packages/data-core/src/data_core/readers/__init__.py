@@ -73,14 +73,26 @@ def _hf_rows(path: Path, options: dict[str, Any]) -> Iterator[RawRow]:
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as exc:
-        raise SourceError(f"{path}: not a Hugging Face dataset saved with save_to_disk ({exc})") from exc
+        raise SourceError(
+            f"{path}: not a Hugging Face dataset saved with save_to_disk ({exc})"
+        ) from exc
     if isinstance(loaded, datasets.DatasetDict):
         split = options.get("split", "train")
         if split not in loaded:
             raise SourceError(f"{path}: no split {split!r}; it has {sorted(loaded)}")
         loaded = loaded[split]
     for index, row in enumerate(loaded, start=1):
-        yield RawRow(index, "", row)
+        yield RawRow(index, "", {k: _drop_struct_padding(v) for k, v in row.items()})
+
+
+def _drop_struct_padding(value: Any) -> Any:
+    """Arrow stores dicts as structs with the union of all rows' keys, padding absent ones with None.
+
+    Dropping those None members restores each row's own dict (e.g. 4 options, not A..E with E=None).
+    """
+    if isinstance(value, dict):
+        return {k: _drop_struct_padding(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def read_source(path: str | Path, fmt: str, name: str, *, task: str | None = None,
@@ -126,7 +138,9 @@ def read_source(path: str | Path, fmt: str, name: str, *, task: str | None = Non
             continue
         record_id = record.id
         if record_id in first_line:
-            quarantine(row, f"duplicate id {record_id!r} (first at line {first_line[record_id]})", "id")
+            quarantine(
+                row, f"duplicate id {record_id!r} (first at line {first_line[record_id]})", "id"
+            )
             continue
         first_line[record_id] = row.line
         result.records.append(record)

@@ -31,14 +31,18 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _get(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
+def _get(
+    obj: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True
+) -> Any:
     if name not in obj or obj[name] is None:
         if required:
             raise FieldProblem(name, "is missing")
         return None
     value = obj[name]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
         raise FieldProblem(name, f"expected {expected}, got {type(value).__name__} {value!r:.60}")
     return value
 
@@ -68,7 +72,9 @@ def _record_key(obj: dict[str, Any], ctx: Context, *names: str) -> str:
 
 def options_jsonl(obj: dict[str, Any], ctx: Context) -> EvalItem:
     """MedQA / MMLU / PubMedQA-MC / MedMCQA options-dict rows: question, options{A..}, answer_idx."""
-    extras = {k: v for k, v in obj.items() if k not in ("question", "options", "answer_idx", "realidx")}
+    extras = {
+        k: v for k, v in obj.items() if k not in ("question", "options", "answer_idx", "realidx")
+    }
     meta: dict[str, Any] = {k: extras[k] for k in ("subject", "answer") if k in extras}
     if "meta_info" in extras:
         meta["step"] = extras["meta_info"]
@@ -89,7 +95,9 @@ def medmcqa(obj: dict[str, Any], ctx: Context) -> EvalItem:
         return options_jsonl(obj, ctx)
     options = {letter: _text(obj, f"op{letter.lower()}") for letter in "ABCD"}
     cop = _get(obj, "cop", int)
-    base = int(ctx.options.get("cop_base", 1))  # the original release counts from 1; HF's copy from 0
+    base = int(
+        ctx.options.get("cop_base", 1)
+    )  # the original release counts from 1; HF's copy from 0
     if not base <= cop < base + 4:
         raise FieldProblem("cop", f"expected an option index in {base}..{base + 3}, got {cop}")
     meta = {k: obj[k] for k in ("subject_name", "topic_name", "exp", "choice_type") if obj.get(k)}
@@ -108,7 +116,11 @@ def pubmedqa_original(obj: dict[str, Any], ctx: Context) -> EvalItem:
         raise FieldProblem("final_decision", f"expected one of {YES_NO_MAYBE}, got {decision!r}")
     options = {"A": "yes", "B": "no", "C": "maybe"}
     question = "\n".join([*contexts, _text(obj, "QUESTION")])
-    meta = {k.lower(): obj[k] for k in ("LABELS", "MESHES", "YEAR", "LONG_ANSWER", "reasoning_required_pred") if k in obj}
+    meta = {
+        k.lower(): obj[k]
+        for k in ("LABELS", "MESHES", "YEAR", "LONG_ANSWER", "reasoning_required_pred")
+        if k in obj
+    }
     return EvalItem(id=f"{ctx.task}:{ctx.key}", task=ctx.task, question=question, options=options,
                     answer="ABC"[YES_NO_MAYBE.index(decision)], meta=meta)  # fmt: skip
 
@@ -150,7 +162,9 @@ def _messages(turns: list[Any], name: str, role_key: str, text_key: str) -> list
             raise FieldProblem(f"{name}[{i}]", f"expected an object, got {type(turn).__name__}")
         role = turn.get(role_key)
         if role not in ROLE_OF:
-            raise FieldProblem(f"{name}[{i}].{role_key}", f"expected one of {sorted(ROLE_OF)}, got {role!r}")
+            raise FieldProblem(
+                f"{name}[{i}].{role_key}", f"expected one of {sorted(ROLE_OF)}, got {role!r}"
+            )
         text = turn.get(text_key)
         if not isinstance(text, str) or not text.strip():
             raise FieldProblem(f"{name}[{i}].{text_key}", "expected non-empty text")
@@ -170,7 +184,9 @@ def _typed_answer(kind: str, answer: Any, options: dict[str, str] | None) -> tup
         kind = "mc"
     if kind == "mc":
         if not isinstance(answer, str) or not options or answer not in options:
-            raise FieldProblem("answer", f"{answer!r} is not among the options {sorted(options or {})}")
+            raise FieldProblem(
+                "answer", f"{answer!r} is not among the options {sorted(options or {})}"
+            )
         return "mc", answer
     if kind == "yesno":
         if not isinstance(answer, str) or answer.lower() not in YES_NO_MAYBE:

