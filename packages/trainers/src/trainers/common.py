@@ -1,0 +1,204 @@
+"""What every training stage shares: TrainingArguments from params, resumable checkpoints,
+MLflow per-step logging, a time budget, and atomic saving of the final model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from data_core.io import file_digest, write_json
+from transformers import PreTrainedModel, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from trainers.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (or when not launched distributed): only it logs and writes outputs."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def training_kwargs(cfg: TrainConfig, root: Path, checkpoints: Path) -> dict[str, Any]:
+    """The TrainingArguments fields a TrainConfig sets (shared by Trainer, SFT, DPO, KTO configs)."""
+    deepspeed = str(root / cfg.deepspeed) if cfg.deepspeed else None
+    return {
+        "output_dir": str(checkpoints),
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler_type,
+        "warmup_steps": cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        "weight_decay": cfg.weight_decay,
+        "num_train_epochs": cfg.num_train_epochs,
+        "max_steps": cfg.max_steps,
+        "per_device_train_batch_size": cfg.per_device_train_batch_size,
+        "per_device_eval_batch_size": cfg.per_device_eval_batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "bf16": cfg.precision == "bf16",
+        "fp16": cfg.precision == "fp16",
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "logging_steps": cfg.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": cfg.save_steps,
+        "save_total_limit": cfg.save_total_limit,
+        "eval_strategy": "steps" if cfg.eval_steps else "no",
+        "eval_steps": cfg.eval_steps,
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "deepspeed": deepspeed,
+        "report_to": "none",  # MlflowStepCallback logs into the stage's own run instead
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        "save_only_model": False,  # optimizer + scheduler + RNG state are what make resume exact
+    }
+
+
+def prepare_checkpoints(checkpoints: Path, fingerprint: Mapping[str, Any]) -> str | None:
+    """The checkpoint to resume from, if `checkpoints` holds one made with the same fingerprint.
+
+    A checkpoint made with other params or data is stale: resuming it would mix two recipes, so
+    the folder is cleared instead.
+    """
+    stamp = checkpoints / "fingerprint.json"
+    wanted = json.dumps(fingerprint, sort_keys=True, default=str)
+    if checkpoints.is_dir():
+        same = stamp.exists() and stamp.read_text(encoding="utf-8") == wanted
+        last = get_last_checkpoint(str(checkpoints)) if same else None
+        if last:
+            log.info("resuming from %s", last)
+            return last
+        shutil.rmtree(checkpoints)
+    if is_main_process():
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(wanted, encoding="utf-8")
+    return None
+
+
+class MlflowStepCallback(TrainerCallback):
+    """Log every Trainer log event (loss, lr, rewards/..., eval_...) to the stage's MLflow run."""
+
+    def __init__(self, run: Any, prefix: str = "") -> None:
+        self.run, self.prefix = run, prefix
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.run is None or not state.is_world_process_zero or not logs:
+            return
+        metrics = {
+            f"{self.prefix}{k.replace('/', '.')}": v
+            for k, v in logs.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        self.run.log_metrics(metrics, step=state.global_step)
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training (and save) once `max_time_s` of wall time has been spent in this process."""
+
+    def __init__(self, max_time_s: float | None) -> None:
+        self.max_time_s = max_time_s
+        self.start = time.monotonic()
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.max_time_s and time.monotonic() - self.start > self.max_time_s:
+            self.stopped_at = state.global_step
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
+@contextmanager
+def system_metrics(run: Any, interval_s: float = 5.0) -> Iterator[None]:
+    """MLflow system metrics (CPU, memory, GPU when present) for the run, if psutil is usable."""
+    if run is None:
+        yield
+        return
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(
+            run.run_id, sampling_interval=interval_s, samples_before_logging=1
+        )
+        monitor.start()
+    except Exception as exc:  # optional extra: training must not fail because psutil is missing
+        log.warning("system metrics unavailable: %s", exc)
+        monitor = None
+    try:
+        yield
+    finally:
+        if monitor is not None:
+            monitor.finish()
+
+
+def save_model_dir(model: PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:
+    """Save model (safetensors) + tokenizer into a temp folder, then swap it into place."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def set_chat_stop_tokens(model: PreTrainedModel, tokenizer: Any) -> None:
+    """Generation stops at <|eot_id|> as well as EOS, as Llama-3-Instruct's generation config does."""
+    ids = [tokenizer.eos_token_id]
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    if isinstance(eot, int) and eot != tokenizer.unk_token_id and eot not in ids:
+        ids.append(eot)
+    model.generation_config.eos_token_id = ids
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+
+
+def model_reference(run: Any, out_dir: Path, name: str, root: Path) -> dict[str, str]:
+    """Log the saved model to MLflow as a reference (path + digest), never the weights."""
+    digest = file_digest(out_dir)
+    shown = out_dir.resolve().relative_to(root.resolve()).as_posix()
+    if run is not None:
+        run.log_output(out_dir, name)
+        run._mlflow.set_tags({f"model.{name}.path": shown, f"model.{name}.md5": digest})
+    return {"path": shown, "md5": digest}
+
+
+def model_card(
+    out_dir: Path,
+    *,
+    title: str,
+    base: str,
+    data: Mapping[str, str],
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+) -> Path:
+    """Write README.md (a model card: base, data digests, recipe, metrics) into the model dir."""
+    lines = [f"# {title}", "", f"- base: `{base}`", "", "## Data", ""]
+    lines += [f"- `{path}` md5 `{digest}`" for path, digest in data.items()]
+    lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2, default=str), "```"]
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    for key, value in sorted(metrics.items()):
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {key} | {shown} |")
+    lines += ["", "Loadable with `AutoModelForCausalLM.from_pretrained` and `AutoTokenizer`."]
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_metrics(path: Path, metrics: Mapping[str, Any]) -> None:
+    """The DVC metrics file of a stage (rank 0 only)."""
+    if is_main_process():
+        write_json(path, dict(metrics))
+
+
+def maybe_run(ctx: Any) -> Any:
+    """The stage's MLflow run context on rank 0; a no-op context yielding None elsewhere."""
+    return ctx if is_main_process() else nullcontext(None)

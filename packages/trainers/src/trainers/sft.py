@@ -1,0 +1,103 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: chat template, assistant-only loss, packing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from data_core.errors import DataCoreError
+from data_core.schemas import Instruction
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+from trl import SFTConfig, SFTTrainer
+
+from trainers.common import (
+    MlflowStepCallback,
+    TimeBudgetCallback,
+    prepare_checkpoints,
+    save_model_dir,
+    set_chat_stop_tokens,
+    training_kwargs,
+)
+from trainers.config import SftConfig
+from trainers.evaluate import assistant_loss
+
+log = logging.getLogger(__name__)
+
+
+def conversations(
+    records: Sequence[Instruction], split: str, limit: int | None
+) -> list[list[dict]]:
+    """Chat messages of the records in `split` that end with an assistant answer."""
+    rows = [
+        [m.model_dump() for m in r.messages]
+        for r in records
+        if (r.split or "train") == split and r.messages[-1].role == "assistant"
+    ]
+    return rows[:limit] if limit is not None else rows
+
+
+def sft_config(cfg: SftConfig, root: Path, checkpoints: Path, **overrides: Any) -> SFTConfig:
+    """TRL's SFTConfig from params: packing (padding-free, BFD) and assistant-only loss."""
+    kwargs = training_kwargs(cfg, root, checkpoints) | {
+        "max_length": cfg.max_length,
+        "packing": cfg.packing,
+        "packing_strategy": "bfd",
+        "padding_free": cfg.packing,
+        "eval_packing": False,  # held-out loss on whole conversations, comparable to the base's
+        "assistant_only_loss": cfg.assistant_only_loss,
+        "dataset_num_proc": None,
+    }
+    return SFTConfig(**(kwargs | overrides))
+
+
+def train_sft(
+    model_path: Path,
+    tokenizer: Any,
+    train: list[list[dict]],
+    test: list[list[dict]],
+    cfg: SftConfig,
+    root: Path,
+    checkpoints: Path,
+    fingerprint: dict[str, Any],
+    run: Any = None,
+) -> dict[str, Any]:
+    """Fine-tune the model at `model_path`; save to `cfg.output_dir`; return held-out figures."""
+    if not train:
+        raise DataCoreError("sft: no training conversations ending with an assistant turn")
+    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=False)
+    before = assistant_loss(model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size)
+    resume = prepare_checkpoints(checkpoints, fingerprint)
+    budget = TimeBudgetCallback(cfg.max_time_s)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(cfg, root, checkpoints),
+        train_dataset=Dataset.from_dict({"messages": train}),
+        eval_dataset=Dataset.from_dict({"messages": test}) if test else None,
+        processing_class=tokenizer,
+        callbacks=[MlflowStepCallback(run), budget],
+    )
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - start
+    set_chat_stop_tokens(trainer.model, tokenizer)
+    after = assistant_loss(trainer.model, tokenizer, test, cfg.max_length,
+                           cfg.per_device_eval_batch_size)  # fmt: skip
+    save_model_dir(trainer.model, tokenizer, root / cfg.output_dir)
+    return {
+        "train_conversations": len(train),
+        "test_conversations": len(test),
+        "global_step": trainer.state.global_step,
+        "train_loss": output.training_loss,
+        "train_seconds": round(seconds, 1),
+        "resumed_from": resume or "",
+        "stopped_by_time_budget": budget.stopped_at is not None,
+        "heldout_loss_base": before["loss"],
+        "heldout_loss_sft": after["loss"],
+        "heldout_perplexity_base": before["perplexity"],
+        "heldout_perplexity_sft": after["perplexity"],
+        "heldout_assistant_tokens": before["tokens"],
+    }
