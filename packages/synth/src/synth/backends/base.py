@@ -1,0 +1,99 @@
+"""The one generation interface every backend implements: chat requests in, completions out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters shared by all backends."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat request; `sample` indexes the n-th sample drawn for the same prompt."""
+
+    messages: list[dict[str, str]]
+    sampling: Sampling = Sampling()
+    seed: int = 0
+    sample: int = 0
+    # Grounding for the kb teacher (provenance ids of the instruction); LLM backends ignore it.
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Generation:
+    """One backend response."""
+
+    text: str
+    finish_reason: str | None = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    cost_usd: float = 0.0
+    cached: bool = False
+
+    def to_json(self) -> str:
+        """Cache payload (the `cached` flag is a property of the lookup, not of the response)."""
+        data = asdict(self)
+        data.pop("cached")
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, payload: str) -> Generation:
+        """Inverse of `to_json`, marked as a cache hit."""
+        return cls(**json.loads(payload), cached=True)
+
+
+def request_key(backend: str, model: str, request: Request) -> str:
+    """sha256 of everything that determines a response: backend, model, prompt, sampling, seed."""
+    payload = {
+        "backend": backend,
+        "model": model,
+        "messages": request.messages,
+        "sampling": asdict(request.sampling),
+        "seed": request.seed,
+        "sample": request.sample,
+        "context": request.context,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Backend(ABC):
+    """A text generator. `kind` names the implementation, `model` the weights or teacher."""
+
+    kind: str = "base"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.stats: Counter[str] = Counter()
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        """One Generation per request, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release resources (threads, GPU memory)."""
+
+
+def as_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic Message models or dicts -> plain role/content dicts."""
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            out.append({"role": m["role"], "content": m["content"]})
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out

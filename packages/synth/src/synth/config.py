@@ -1,0 +1,139 @@
+"""Typed view of the `synth:` section of params.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from data_core.config import Strict
+from pydantic import Field, model_validator
+
+
+class SamplingConfig(Strict):
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+
+
+class BackendConfig(Strict):
+    """One named generator; which fields matter depends on `kind`."""
+
+    kind: Literal["kb", "transformers", "openai", "vllm"]
+    model: str | None = None  # kb: display name; transformers/vllm: path; openai: model name
+    error_rate: float = Field(0.0, ge=0, le=1)  # kb: share of deliberately wrong answers
+    detail_rate: float = Field(0.5, ge=0, le=1)  # kb: share of long answers
+    latency_s: float = Field(0.0, ge=0)  # kb: simulated latency
+    batch_size: int = Field(8, ge=1)  # transformers / vllm
+    device: str = "cpu"
+    dtype: str = "float32"
+    base_url: str | None = None  # openai
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    price_prompt_per_1k: float = Field(0.0, ge=0)
+    price_completion_per_1k: float = Field(0.0, ge=0)
+    tensor_parallel_size: int = Field(1, ge=1)  # vllm
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _model_needed(self) -> BackendConfig:
+        if self.kind != "kb" and not self.model:
+            raise ValueError(f"a {self.kind} backend needs `model`")
+        return self
+
+
+class HeldoutConfig(Strict):
+    fraction: float = Field(0.1, ge=0, lt=1)
+    salt: str = "hpo-heldout"
+    diagnosis: int = Field(300, ge=0)  # held-out eval items per task
+    definition: int = Field(300, ge=0)
+
+
+class SynthesizeConfig(Strict):
+    backend: str = "kb"
+    counts: dict[Literal["definition", "diagnosis", "phenotype", "hierarchy"], int] = Field(
+        default_factory=lambda: {"definition": 1500, "diagnosis": 1500, "phenotype": 800,
+                                 "hierarchy": 800})  # fmt: skip
+    n_options: int = Field(4, ge=2, le=8)
+    n_options_max: int = Field(5, ge=2, le=8)  # diagnosis vignettes draw 4..5 options
+    findings: tuple[int, int] = (3, 6)
+    min_phenotypes: int = Field(5, ge=3)
+    # LLM backends: generate from text seeds (passages + seed questions).
+    seed_passages: str = "data/clean/passages.parquet"
+    seed_sources: list[str] = Field(default_factory=lambda: ["textbooks"])
+    max_seeds: int = Field(200, ge=0)
+
+
+class EvolveConfig(Strict):
+    backend: str = "kb"
+    fraction: float = Field(0.5, ge=0, le=1)  # share of instructions that get one evolution
+    operations: list[str] = Field(default_factory=lambda: [
+        "more_findings", "negative_findings", "harder_distractors", "add_constraint",
+        "definition_to_mc"])  # fmt: skip
+
+
+class ScoreConfig(Strict):
+    backend: str = "kb"
+    min_quality: float = Field(5.0, ge=0, le=10)
+    min_difficulty: float = Field(1.0, ge=0, le=10)
+    max_difficulty: float = Field(10.0, ge=0, le=10)
+    max_per_kind: int | None = Field(None, ge=1)
+
+
+class PanelMember(Strict):
+    backend: str
+    n: int = Field(1, ge=1)
+    max_instructions: int | None = Field(None, ge=1)  # subset (keeps slow members cheap)
+    enabled: bool = True
+
+
+class SampleConfig(Strict):
+    panel: list[PanelMember] = Field(min_length=1)
+    max_instructions: int | None = Field(None, ge=1)
+    chunk: int = Field(64, ge=1)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+
+
+class JudgeConfig(Strict):
+    backend: str = "kb"  # kb: verification + rubric by the knowledge base; else an LLM judge
+    open_threshold: float = Field(0.5, ge=0, le=1)  # token F1 to call an open answer verified
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.0))
+
+
+class BuildConfig(Strict):
+    test_fraction: float = Field(0.05, ge=0, lt=1)
+    salt: str = "synth-sets"
+    manual_fraction: float = Field(1.0, ge=0, le=1)  # share of data/clean instructions mixed in
+    min_margin: float = Field(1.0, ge=0)
+    hard_margin: float = Field(3.0, ge=0)  # margin below this between two verified answers: hard
+    length_ratio: float = Field(1.5, ge=1)  # chosen this much longer than rejected: length
+    max_pairs_per_prompt: int = Field(2, ge=1)
+
+
+class SynthConfig(Strict):
+    """synth: backends, cache and the six data-engine steps."""
+
+    seed: int = 42
+    cache_dir: str = "data/synth/cache"
+    heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
+    backends: dict[str, BackendConfig] = Field(default_factory=lambda: {
+        "kb": BackendConfig(kind="kb")})  # fmt: skip
+    synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig)
+    evolve: EvolveConfig = Field(default_factory=EvolveConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    sample: SampleConfig
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+
+    @model_validator(mode="after")
+    def _backends_exist(self) -> SynthConfig:
+        used = [("synthesize.backend", self.synthesize.backend),
+                ("evolve.backend", self.evolve.backend), ("score.backend", self.score.backend),
+                ("judge.backend", self.judge.backend)]  # fmt: skip
+        used += [(f"sample.panel[{i}].backend", m.backend) for i, m in enumerate(self.sample.panel)]
+        for where, name in used:
+            if name not in self.backends:
+                raise ValueError(
+                    f"{where}: unknown backend {name!r}; known: {sorted(self.backends)}"
+                )
+        return self

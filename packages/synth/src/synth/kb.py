@@ -1,0 +1,178 @@
+"""The knowledge base behind the kb teacher: HPO diseases, phenotypes and the is-a hierarchy."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from data_core.errors import DataCoreError
+from data_core.splits import split_of
+
+
+@dataclass(frozen=True)
+class Phenotype:
+    """One annotated phenotype of a disease."""
+
+    hpo_id: str
+    name: str
+    frequency: float | None = None
+    onset: str | None = None
+
+
+@dataclass(frozen=True)
+class Disease:
+    """A disease with its (aspect P) phenotypes."""
+
+    id: str
+    name: str
+    phenotypes: tuple[Phenotype, ...]
+    onsets: tuple[str, ...] = ()
+    genes: tuple[str, ...] = ()
+
+    @property
+    def phenotype_ids(self) -> frozenset[str]:
+        """HPO ids of the annotated phenotypes."""
+        return frozenset(p.hpo_id for p in self.phenotypes)
+
+
+@dataclass(frozen=True)
+class Term:
+    """An HPO term."""
+
+    id: str
+    name: str
+    definition: str | None
+    parents: tuple[str, ...]
+
+
+@dataclass
+class KnowledgeBase:
+    """Diseases and terms with the indexes the teacher needs, and the held-out split."""
+
+    diseases: dict[str, Disease]
+    terms: dict[str, Term]
+    heldout_fraction: float = 0.1
+    heldout_salt: str = "hpo-heldout"
+    by_phenotype: dict[str, list[str]] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[str]] = defaultdict(list)
+        for disease in self.diseases.values():
+            for hpo_id in disease.phenotype_ids:
+                index[hpo_id].append(disease.id)
+        self.by_phenotype = dict(index)
+        kids: dict[str, list[str]] = defaultdict(list)
+        for term in self.terms.values():
+            for parent in term.parents:
+                kids[parent].append(term.id)
+        self.children = {k: sorted(v) for k, v in kids.items()}
+        self._ancestors: dict[str, frozenset[str]] = {}
+        self._disease_names = {d.name.lower() for d in self.diseases.values()}
+
+    def is_heldout(self, record_id: str) -> bool:
+        """True for ids in the held-out hash split (never used for training instructions)."""
+        return split_of(record_id, self.heldout_fraction, self.heldout_salt) == "test"
+
+    def ancestors(self, term_id: str) -> frozenset[str]:
+        """Every ancestor of a term (not the term itself)."""
+        if term_id not in self._ancestors:
+            seen: set[str] = set()
+            stack = list(self.terms[term_id].parents) if term_id in self.terms else []
+            while stack:
+                parent = stack.pop()
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.extend(self.terms[parent].parents if parent in self.terms else ())
+            self._ancestors[term_id] = frozenset(seen)
+        return self._ancestors[term_id]
+
+    def ancestors_of_set(self, term_ids: frozenset[str] | set[str]) -> set[str]:
+        """Every ancestor of any of the terms."""
+        out: set[str] = set()
+        for term_id in term_ids:
+            out |= self.ancestors(term_id)
+        return out
+
+    def overlap(self, a: str, b: str) -> float:
+        """Jaccard overlap of two diseases' phenotype sets."""
+        pa, pb = self.diseases[a].phenotype_ids, self.diseases[b].phenotype_ids
+        return len(pa & pb) / max(1, len(pa | pb))
+
+    def distractor_diseases(
+        self,
+        disease_id: str,
+        findings: list[str],
+        k: int,
+        rng: random.Random,
+        allow_heldout: bool = False,
+        pool: int = 12,
+    ) -> list[str]:
+        """`k` diseases sharing phenotypes with the answer but not every presented finding.
+
+        Candidates are ranked by phenotype overlap; drawing from the closest `pool` keeps the
+        distractors plausible while varying them between calls.
+        """
+        answer = self.diseases[disease_id]
+        shared: dict[str, int] = defaultdict(int)
+        for hpo_id in answer.phenotype_ids:
+            if len(self.by_phenotype.get(hpo_id, ())) > 400:  # too common to discriminate
+                continue
+            for other in self.by_phenotype.get(hpo_id, ()):
+                shared[other] += 1
+        wanted = set(findings)
+        candidates = []
+        for other, count in shared.items():
+            disease = self.diseases[other]
+            if other == disease_id or disease.name.lower() == answer.name.lower():
+                continue
+            if not allow_heldout and self.is_heldout(other):
+                continue
+            if wanted <= disease.phenotype_ids:  # would fit the vignette as well as the answer
+                continue
+            candidates.append((-count, other))
+        candidates.sort()
+        top = [c for _, c in candidates[: max(pool, k)]]
+        chosen = rng.sample(top, k) if len(top) >= k else top
+        names = {answer.name.lower()}
+        unique = []
+        for other in chosen:
+            name = self.diseases[other].name.lower()
+            if name not in names:
+                names.add(name)
+                unique.append(other)
+        return unique
+
+
+def load_kb(
+    diseases_path: Path,
+    terms_path: Path,
+    heldout_fraction: float = 0.1,
+    heldout_salt: str = "hpo-heldout",
+    min_phenotypes: int = 3,
+) -> KnowledgeBase:
+    """Read data/interim/hpo_{diseases,terms}.parquet; keep diseases with enough phenotypes."""
+    for path in (diseases_path, terms_path):
+        if not Path(path).exists():
+            raise DataCoreError(f"{path}: missing (run `uv run dvc repro ingest` first)")
+    diseases: dict[str, Disease] = {}
+    for row in pl.read_parquet(diseases_path).iter_rows(named=True):
+        phenos, onsets, seen = [], [], set()
+        for p in row["phenotypes"] or []:
+            if p["aspect"] == "C" and p["name"]:
+                onsets.append(p["name"])
+            if p["aspect"] != "P" or p["hpo_id"] in seen:
+                continue
+            seen.add(p["hpo_id"])
+            phenos.append(Phenotype(p["hpo_id"], p["name"], p["frequency"], p["onset"]))
+        if len(phenos) >= min_phenotypes:
+            diseases[row["id"]] = Disease(row["id"], row["name"], tuple(phenos), tuple(onsets),
+                                          tuple(row["genes"] or ()))  # fmt: skip
+    terms = {
+        row["id"]: Term(row["id"], row["name"], row["definition"], tuple(row["parents"] or ()))
+        for row in pl.read_parquet(terms_path).iter_rows(named=True)
+    }
+    return KnowledgeBase(diseases, terms, heldout_fraction, heldout_salt)

@@ -1,0 +1,53 @@
+"""What every synth stage needs: its config, the knowledge base, cached backends, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from data_core.config import load_params, parse_section
+
+from synth.backends import Backend, CachedBackend, ResponseCache, make_backend
+from synth.config import SynthConfig
+from synth.kb import KnowledgeBase, load_kb
+
+DISEASES = "data/interim/hpo_diseases.parquet"
+TERMS = "data/interim/hpo_terms.parquet"
+
+
+def load_config(root: Path) -> tuple[dict[str, Any], SynthConfig]:
+    """The raw `synth` params (for MLflow) and their typed view."""
+    params = load_params(root / "params.yaml")
+    return {"synth": params.get("synth")}, parse_section(params, "synth", SynthConfig)
+
+
+def open_kb(root: Path, cfg: SynthConfig) -> KnowledgeBase:
+    """The HPO knowledge base with the configured held-out split."""
+    return load_kb(root / DISEASES, root / TERMS, cfg.heldout.fraction, cfg.heldout.salt,
+                   cfg.synthesize.min_phenotypes)  # fmt: skip
+
+
+def open_backend(
+    root: Path, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
+) -> CachedBackend:
+    """The named backend behind the stage's crash-safe response cache."""
+    inner = make_backend(name, cfg.backends[name], root, kb)
+    return CachedBackend(inner, ResponseCache(root / cfg.cache_dir / f"{stage}.sqlite"))
+
+
+def is_kb(cfg: SynthConfig, name: str) -> bool:
+    """True when the named backend is the (offline, deterministic) kb teacher."""
+    return cfg.backends[name].kind == "kb"
+
+
+def backend_metrics(backends: list[Backend]) -> dict[str, Any]:
+    """Cache hits/misses, backend calls, tokens and cost per backend."""
+    out: dict[str, Any] = {}
+    for backend in backends:
+        stats = dict(backend.stats)
+        inner = getattr(backend, "inner", None)
+        if inner is not None:
+            stats.update({f"backend_{k}": v for k, v in inner.stats.items()})
+        out[backend.model] = stats
+    total = {k: sum(s.get(k, 0) for s in out.values()) for k in ("cache_hits", "cache_misses")}
+    return {"backends": out, **total}

@@ -1,0 +1,167 @@
+"""Step 1, seeds -> instructions: the kb teacher over HPO, or an LLM over text seeds."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from data_core.schemas import EvalItem, Instruction, Message, Passage
+from tqdm import tqdm
+
+from synth.backends import Backend, Request, Sampling
+from synth.backends.kb import definition_answer, mc_rationale
+from synth.config import SynthConfig
+from synth.kb import KnowledgeBase
+from synth.teacher import (
+    definition_item,
+    definition_mc_item,
+    diagnosis_item,
+    format_mc,
+    hierarchy_item,
+    phenotype_item,
+)
+
+SOURCE = "synth-kb"
+
+
+def reference_answer(kb: KnowledgeBase, item: dict[str, Any]) -> str:
+    """The teacher's correct, detailed answer with its rationale."""
+    meta = item["meta"]
+    if meta["kind"] == "definition":
+        return definition_answer(kb, meta["subject"], detailed=True)
+    letter = item["answer"]
+    return f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed=True)}"
+
+
+def to_instruction(kb: KnowledgeBase, item: dict[str, Any], record_id: str,
+                   source: str = SOURCE) -> Instruction:  # fmt: skip
+    """A generated item -> an Instruction whose messages end with the reference answer."""
+    options = item["options"]
+    prompt = format_mc(item["question"], options) if options else item["question"]
+    meta = {**item["meta"], "generator": "kb", "question": item["question"]}
+    return Instruction(
+        id=record_id, source=source, type="mc" if options else "open",
+        messages=[Message(role="user", content=prompt),
+                  Message(role="assistant", content=reference_answer(kb, item))],
+        options=options, answer=item["answer"], meta=meta,
+    )  # fmt: skip
+
+
+def _subjects(ids: list[str], kb: KnowledgeBase, heldout: bool, rng: random.Random) -> list[str]:
+    chosen = [i for i in sorted(ids) if kb.is_heldout(i) == heldout]
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _fill(
+    count: int, subjects: list[str], make: Callable[[str], dict[str, Any] | None], label: str
+) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    with tqdm(total=count, desc=label, unit="item", mininterval=2.0) as bar:
+        for subject in subjects:
+            if len(out) >= count:
+                break
+            item = make(subject)
+            if item is not None:
+                out.append((subject, item))
+                bar.update()
+    return out
+
+
+def synthesize_kb(
+    kb: KnowledgeBase, cfg: SynthConfig
+) -> tuple[list[Instruction], list[EvalItem], dict[str, Any]]:
+    """Training instructions from non-held-out ids; eval items from held-out ids only."""
+    sc, rng = cfg.synthesize, random.Random(cfg.seed)
+    lo, hi = sc.findings
+    diseases = [d for d, v in kb.diseases.items() if len(v.phenotypes) >= sc.min_phenotypes]
+    defined = [t for t, v in kb.terms.items() if v.definition]
+    parented = [t for t, v in kb.terms.items() if v.parents]
+    makers: dict[str, tuple[list[str], Callable[[str], dict[str, Any] | None]]] = {
+        "diagnosis": (diseases, lambda d: diagnosis_item(
+            kb, d, rng, rng.randint(sc.n_options, sc.n_options_max), rng.randint(lo, hi))),
+        "phenotype": (diseases, lambda d: phenotype_item(kb, d, rng, sc.n_options)),
+        "hierarchy": (parented, lambda t: hierarchy_item(kb, t, rng, sc.n_options)),
+        "definition": (defined, lambda t: definition_item(kb, t)),
+    }  # fmt: skip
+    instructions: list[Instruction] = []
+    for kind in sorted(sc.counts):
+        ids, make = makers[kind]
+        for subject, item in _fill(sc.counts[kind], _subjects(ids, kb, False, rng), make, kind):
+            instructions.append(to_instruction(kb, item, f"hpo-{kind}:{subject}"))
+    evals: list[EvalItem] = []
+    heldout_makers = {
+        "hpo_diagnosis": (diseases, cfg.heldout.diagnosis, lambda d: diagnosis_item(
+            kb, d, rng, 4, rng.randint(lo, hi), allow_heldout=True)),
+        "hpo_definition": (defined, cfg.heldout.definition,
+                           lambda t: definition_mc_item(kb, t, rng, 4)),
+    }  # fmt: skip
+    for task, (ids, count, make) in heldout_makers.items():
+        for subject, item in _fill(count, _subjects(ids, kb, True, rng), make, task):
+            evals.append(EvalItem(id=f"{task}:{subject}", task=task, question=item["question"],
+                                  options=item["options"], answer=item["answer"],
+                                  meta={"subject": subject, "source": "hpo",
+                                        "gold": item["meta"]["gold"]}))  # fmt: skip
+    counts = {"instructions": len(instructions), "heldout_eval": len(evals),
+              "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
+              "heldout_by_task": dict(Counter(e.task for e in evals)),
+              "diseases_usable": len(diseases),
+              "diseases_heldout": sum(kb.is_heldout(d) for d in diseases),
+              "terms_heldout": sum(kb.is_heldout(t) for t in defined)}  # fmt: skip
+    return instructions, evals, counts
+
+
+SEED_PROMPT = """You are a medical educator writing exam questions, as in the UltraMedical dataset.
+Read the passage and write ONE challenging {style} question that tests understanding of it
+(not recall of a sentence), answerable without seeing the passage. Return only JSON:
+{{"question": "...", "options": {{"A": "...", "B": "...", "C": "...", "D": "..."}},
+"answer": "<letter>", "explanation": "a short rationale"}}
+
+Passage ({title}):
+{text}"""
+
+
+def parse_generated(text: str) -> dict[str, Any]:
+    """The first JSON object in a model's reply, validated as a question; raises ValueError."""
+    match = re.search(r"\{.*\}", text, flags=re.S)
+    if not match:
+        raise ValueError("no JSON object in the reply")
+    data = json.loads(match.group(0))
+    options = {str(k).strip().upper(): str(v) for k, v in (data.get("options") or {}).items()}
+    answer = str(data.get("answer", "")).strip().upper()[:1]
+    if not str(data.get("question", "")).strip() or len(options) < 2 or answer not in options:
+        raise ValueError("question, >= 2 options and an answer among them are required")
+    return {"question": data["question"].strip(), "options": options, "answer": answer,
+            "explanation": str(data.get("explanation", "")).strip()}  # fmt: skip
+
+
+def synthesize_llm(
+    backend: Backend, seeds: list[Passage], cfg: SynthConfig
+) -> tuple[list[Instruction], dict[str, Any]]:
+    """Instructions written by an LLM from text seeds; unparseable replies are counted, not kept."""
+    seeds = seeds[: cfg.synthesize.max_seeds]
+    sampling = Sampling(temperature=0.8, top_p=0.95, max_tokens=512)
+    requests = [Request([{"role": "user", "content": SEED_PROMPT.format(
+        style="multiple-choice", title=p.title or p.source, text=p.text)}], sampling, cfg.seed)
+        for p in seeds]  # fmt: skip
+    out, rejected = [], Counter()
+    for seed, generation in zip(seeds, backend.generate(requests), strict=True):
+        try:
+            item = parse_generated(generation.text)
+        except (ValueError, json.JSONDecodeError, AttributeError) as exc:
+            rejected[type(exc).__name__] += 1
+            continue
+        answer = f"The answer is {item['answer']}. {item['explanation']}".strip()
+        out.append(Instruction(
+            id=f"synth-{backend.kind}:{seed.id}", source=f"synth-{backend.kind}", type="mc",
+            messages=[Message(role="user", content=format_mc(item["question"], item["options"])),
+                      Message(role="assistant", content=answer)],
+            options=item["options"], answer=item["answer"],
+            meta={"kind": "seed_mc", "subject": seed.id, "generator": backend.model,
+                  "gold": item["options"][item["answer"]], "question": item["question"]},
+        ))  # fmt: skip
+    return out, {"instructions": len(out), "seeds": len(seeds), "rejected": dict(rejected)}
