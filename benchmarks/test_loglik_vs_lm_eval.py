@@ -1,0 +1,111 @@
+"""Option log-likelihood on MedQA: ours against lm-evaluation-harness 0.4.x on the same tiny model.
+
+Both score the same N questions of ../shared/data/benchmarks/medqa/test.jsonl with lm-eval's MedQA
+prompt ("Question: ...\\nA. ...\\nAnswer:", choices " A".." D") on the same ~2M-parameter random
+Llama + byte-level BPE tokenizer saved to a tmp dir. Predictions must agree item by item (up to
+numerical ties) and the run prints both wall times, start-up (model load) included.
+Size: BENCH_EVAL_N (default 200; the full test set: BENCH_EVAL_N=1273).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "benchmarks"
+MEDQA = SHARED / "medqa" / "test.jsonl"
+N = int(os.environ.get("BENCH_EVAL_N", "200"))
+TIE = 1e-4  # two options whose log-likelihoods differ by less are a numerical tie
+
+TASK_YAML = """task: medqa_local
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {path}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question.strip()}}}}\\nA. {{{{options.A}}}}\\nB. {{{{options.B}}}}\\nC. {{{{options.C}}}}\\nD. {{{{options.D}}}}\\nAnswer:"
+doc_to_choice: ["A", "B", "C", "D"]
+doc_to_target: "{{{{['A', 'B', 'C', 'D'].index(answer_idx)}}}}"
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    if not MEDQA.exists():
+        pytest.skip(f"MedQA test file not found at {MEDQA} (../shared/data)")
+    pytest.importorskip(
+        "lm_eval", reason="lm-eval is the bench group's baseline (uv sync --group bench)"
+    )
+    from evals.tiny import make_tiny_model
+
+    tmp = tmp_path_factory.mktemp("bench_eval")
+    rows = [json.loads(line) for line in MEDQA.open(encoding="utf-8")]
+    model_dir = make_tiny_model(tmp / "model", [r["question"] for r in rows[:400]],
+                                vocab_size=2048, hidden_size=128, layers=4)  # fmt: skip
+    subset = tmp / "medqa.jsonl"
+    subset.write_text("".join(json.dumps(r) + "\n" for r in rows[:N]), encoding="utf-8")
+    (tmp / "tasks").mkdir()
+    (tmp / "tasks" / "medqa_local.yaml").write_text(TASK_YAML.format(path=subset), encoding="utf-8")
+    return model_dir, subset, tmp / "tasks"
+
+
+def run_ours(model_dir: Path, subset: Path):
+    """Load the model, read the items with data_core, score with the shared-context scorer."""
+    from data_core.readers import read_source
+    from evals.backends.hf import HFBackend
+    from evals.prompts import build_prompt
+    from evals.scorers import score_loglik
+
+    items = read_source(subset, "medqa", "medqa").records
+    backend = HFBackend("tiny", model_dir, device="cpu")
+    prompts = [build_prompt(i) for i in items]
+    return prompts, score_loglik(backend, items, prompts, chat=False)
+
+
+def run_lm_eval(model_dir: Path, tasks_dir: Path):
+    """lm-eval's Python API, offline, HF backend, batch 16, samples logged for the comparison."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    lm = HFLM(pretrained=str(model_dir), batch_size=16, device="cpu")
+    out = simple_evaluate(model=lm, tasks=["medqa_local"], task_manager=TaskManager(include_path=str(tasks_dir)),
+                          log_samples=True, random_seed=0)  # fmt: skip
+    samples = sorted(out["samples"]["medqa_local"], key=lambda s: s["doc_id"])
+    return samples, out["results"]["medqa_local"]
+
+
+def test_loglik_matches_lm_eval_and_is_faster(setup, benchmark):
+    model_dir, subset, tasks_dir = setup
+    t0 = time.perf_counter()
+    samples, lm_results = run_lm_eval(model_dir, tasks_dir)
+    lm_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    prompts, ours = benchmark.pedantic(run_ours, args=(model_dir, subset), rounds=1, iterations=1)
+    ours_s = time.perf_counter() - t0
+    assert len(samples) == len(ours) == N
+    mismatched = []
+    for s, row, prompt in zip(samples, ours, prompts, strict=True):
+        assert s["arguments"][0][0] == prompt, "prompts differ from lm-eval's"
+        theirs = np.array([float(r[0][0]) for r in s["resps"]])
+        mine = np.array(row["logliks"])
+        assert np.allclose(theirs, mine, atol=TIE), (theirs, mine)
+        pred_theirs = "ABCD"[int(np.argmax(theirs))]
+        if (
+            pred_theirs != row["prediction"]
+            and abs(np.sort(theirs)[-1] - np.sort(theirs)[-2]) > TIE
+        ):
+            mismatched.append(row["id"])
+    assert not mismatched, f"predictions differ beyond numerical ties: {mismatched[:10]}"
+    acc_ours = float(np.mean([r["correct"] for r in ours]))
+    assert abs(acc_ours - lm_results["acc,none"]) <= 2 / N  # at most a tie or two apart
+    print(f"\nMedQA first {N}: lm-eval {lm_s:.2f} s (acc {lm_results['acc,none']:.4f}), "
+          f"ours {ours_s:.2f} s (acc {acc_ours:.4f}), speed-up {lm_s / ours_s:.1f}x")  # fmt: skip
+    benchmark.extra_info.update(lm_eval_s=lm_s, ours_s=ours_s, ratio=lm_s / ours_s, n=N)

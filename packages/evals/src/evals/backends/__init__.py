@@ -1,0 +1,53 @@
+"""Model backends: a transformers model from a path, vLLM (GPU hosts), an OpenAI-compatible server.
+
+Each offers `loglikelihood(requests)` (per question: the log-prob of every continuation) and
+`generate(prompts, ...)`; the scorers only see this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Decoding settings; temperature 0 means greedy."""
+
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    seed: int = 0
+
+
+class Backend(Protocol):
+    """What a scorer needs from a model."""
+
+    name: str
+
+    def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
+        """The text to feed for a user turn, and whether a chat template was applied."""
+        ...
+
+    def loglikelihood(
+        self, requests: list[tuple[str, list[str]]]
+    ) -> list[list[tuple[float, bool]]]: ...
+
+    def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]: ...
+
+
+def load_backend(spec, *, batch_tokens: int = 16384, device: str = "auto") -> Backend:
+    """Build the backend named by a ModelSpec (`hf`, `vllm` or `openai`)."""
+    if spec.backend == "hf":
+        from evals.backends.hf import HFBackend
+
+        return HFBackend(spec.name, spec.path, batch_tokens=batch_tokens, device=device)
+    if spec.backend == "vllm":
+        from evals.backends.vllm import VLLMBackend
+
+        return VLLMBackend(spec.name, spec.path)
+    from evals.backends.openai_api import OpenAIBackend
+
+    return OpenAIBackend(spec.name, spec.model_id or spec.path, base_url=spec.base_url,
+                         api_key_env=spec.api_key_env)  # fmt: skip

@@ -1,0 +1,82 @@
+"""A Hugging Face transformers causal LM loaded from a local path (CPU or GPU, batched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from data_core.errors import SourceError
+from tqdm.auto import tqdm
+
+from evals.backends import GenerationConfig
+from evals.loglik import option_logliks
+from evals.prompts import apply_chat, strip_bos
+
+
+class HFBackend:
+    """transformers model + tokenizer from one directory; no remote code, no hub access."""
+
+    def __init__(self, name: str, path: str | Path, *, batch_tokens: int = 16384,
+                 device: str = "auto", gen_batch: int = 16) -> None:  # fmt: skip
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise SourceError(f"{path}: not a model directory (no config.json) for model {name!r}")
+        self.name = name
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, trust_remote_code=False
+        )
+        self.model.to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.batch_tokens = batch_tokens
+        self.gen_batch = gen_batch
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
+        """Apply the chat template when asked (chat=True) or when it exists (chat=None)."""
+        use = self.has_chat_template if chat is None else chat
+        if use and not self.has_chat_template:
+            raise SourceError(f"model {self.name!r} has no chat template but chat_template: always")
+        if not use:
+            return user_text, False
+        return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
+
+    def loglikelihood(self, requests):
+        """Per request, (log-prob, is-greedy) of every continuation."""
+        scores = option_logliks(self.model, self.tokenizer, requests,
+                                batch_tokens=self.batch_tokens, progress=True)  # fmt: skip
+        return [[(s.loglik, s.is_greedy) for s in row] for row in scores]
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]:
+        """Left-padded batched generation; n samples per prompt."""
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        out: list[list[str]] = [[] for _ in prompts]
+        torch.manual_seed(config.seed)
+        sample = config.temperature > 0
+        kwargs = {"do_sample": sample, "max_new_tokens": config.max_new_tokens,
+                  "num_return_sequences": config.n, "pad_token_id": tok.pad_token_id}  # fmt: skip
+        if sample:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p)
+        for start in tqdm(range(0, len(order), self.gen_batch), desc=f"generate {self.name}"):
+            chunk = order[start : start + self.gen_batch]
+            enc = tok([prompts[i] for i in chunk], return_tensors="pt", padding=True).to(
+                self.device
+            )
+            ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1] :]
+            texts = tok.batch_decode(ids, skip_special_tokens=True)
+            for j, i in enumerate(chunk):
+                out[i] = texts[j * config.n : (j + 1) * config.n]
+        return out

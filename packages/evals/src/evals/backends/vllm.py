@@ -1,0 +1,61 @@
+"""vLLM backend for GPU hosts (`uv sync --extra gpu`); imported only when a model asks for it."""
+
+from __future__ import annotations
+
+from data_core.errors import ConfigError
+
+from evals.backends import GenerationConfig
+from evals.loglik import encode_requests
+from evals.prompts import apply_chat, strip_bos
+
+
+class VLLMBackend:
+    """A vLLM engine over a local model path."""
+
+    def __init__(self, name: str, path: str) -> None:
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise ConfigError(
+                f"model {name!r} uses backend 'vllm', which is not installed: "
+                "install the gpu extra (`uv sync --extra gpu`) on a GPU host"
+            ) from exc
+        self.name = name
+        self.llm = LLM(model=path, trust_remote_code=False)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
+        use = bool(self.tokenizer.chat_template) if chat is None else chat
+        if not use:
+            return user_text, False
+        return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
+
+    def loglikelihood(self, requests):
+        """Prompt log-probs of context + continuation (vLLM caches the shared prefix itself)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, prompt_logprobs=1)
+        flat, shape = [], []
+        for ctx, conts in encode_requests(self.tokenizer, requests):
+            shape.append(len(conts))
+            flat += [(ctx, cont) for cont in conts]
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=c + k) for c, k in flat], params)
+        scores, pos = [], 0
+        for n in shape:
+            row = []
+            for (ctx, cont), out in zip(flat[pos : pos + n], outs[pos : pos + n], strict=True):
+                lps = out.prompt_logprobs[len(ctx) :]
+                total = sum(lp[t].logprob for lp, t in zip(lps, cont, strict=True))
+                greedy = all(lp[t].rank == 1 for lp, t in zip(lps, cont, strict=True))
+                row.append((float(total), bool(greedy)))
+            scores.append(row)
+            pos += n
+        return scores
+
+    def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(n=config.n, temperature=config.temperature, top_p=config.top_p,
+                                max_tokens=config.max_new_tokens, seed=config.seed)  # fmt: skip
+        return [[o.text for o in r.outputs] for r in self.llm.generate(prompts, params)]

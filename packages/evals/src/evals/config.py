@@ -1,0 +1,108 @@
+"""Typed views of the `evaluate:` and `report:` sections of params.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from data_core.config import Strict
+from pydantic import Field, field_validator, model_validator
+
+Scorer = Literal["loglik", "generate", "cot", "self_consistency", "best_of_n"]
+
+
+class ModelSpec(Strict):
+    """One model to evaluate: a local directory (hf / vllm) or an OpenAI-compatible endpoint."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    path: str
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    model_id: str | None = None  # served model name for `openai` (default: path)
+    base_url: str | None = None
+    api_key_env: str | None = None  # name of the env var holding the key; the key is never logged
+    stage: str | None = None  # recipe stage shown on the per-stage plot (default: name)
+
+
+class TaskRun(Strict):
+    """One task as evaluated: a registered task name and how to score it."""
+
+    name: str
+    scorer: Scorer = "loglik"
+    num_fewshot: int = Field(0, ge=0)
+    choices: Literal["letters", "texts"] | None = None  # default: the task's
+    limit: int | None = Field(None, ge=1)
+    optional: bool = False  # skip (and say so) when the items file is absent
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from evals.tasks import REGISTRY
+
+        if value not in REGISTRY:
+            raise ValueError(f"unknown task {value!r}; registered: {', '.join(sorted(REGISTRY))}")
+        return value
+
+
+class GenerationParams(Strict):
+    max_new_tokens: int = Field(16, ge=1)
+    cot_max_new_tokens: int = Field(256, ge=1)
+    samples: int = Field(10, ge=1)  # self-consistency / best-of-n
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    seed: int = 0
+
+
+class BootstrapParams(Strict):
+    resamples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0
+
+
+class EvaluateConfig(Strict):
+    """evaluate: every model on every task; predictions, metrics and paired comparisons."""
+
+    eval_items: str = "data/interim/eval_items.parquet"
+    heldout_items: str = "data/synth/heldout_eval.parquet"
+    predictions_dir: str = "data/eval/predictions"
+    metrics: str = "metrics/eval.json"
+    models: list[ModelSpec] = Field(min_length=1)
+    tasks: list[TaskRun] = Field(min_length=1)
+    chat_template: Literal["auto", "always", "never"] = "auto"  # auto: when the model has one
+    fewshot_seed: int = 1234
+    batch_tokens: int = Field(16384, ge=256)
+    device: str = "auto"
+    generation: GenerationParams = Field(default_factory=GenerationParams)
+    bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
+    comparisons: list[tuple[str, str]] = Field(default_factory=list)  # (a, b): b vs a, same items
+    reward_scorer: str | None = None  # "module:factory" returning a RewardScorer, for best_of_n
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluateConfig:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique: {names}")
+        for a, b in self.comparisons:
+            for n in (a, b):
+                if n not in names:
+                    raise ValueError(f"comparison names unknown model {n!r}")
+        if any(t.scorer == "best_of_n" for t in self.tasks) and not self.reward_scorer:
+            raise ValueError("a best_of_n task needs reward_scorer: 'module:factory'")
+        return self
+
+
+class ReportConfig(Strict):
+    """report: where the HTML and Markdown go and which metrics files feed them."""
+
+    html: str = "reports/report.html"
+    markdown: str = "reports/summary.md"
+    plots_dir: str = "plots"
+    eval_metrics: str = "metrics/eval.json"
+    reward_metrics: str = "metrics/reward_eval.json"
+    funnel_metrics: list[str] = Field(
+        default_factory=lambda: ["metrics/ingest.json", "metrics/contamination.json"]
+    )
+    training_stages: list[str] = Field(
+        default_factory=lambda: ["pretrain", "sft", "dpo", "kto", "nca", "online_dpo", "reward"]
+    )
+    stage_order: list[str] = Field(
+        default_factory=lambda: ["base", "sft", "dpo", "kto", "nca", "online_dpo"]
+    )

@@ -1,0 +1,153 @@
+"""Option log-likelihoods with each question's shared context encoded once (lm-eval compatible).
+
+Tokenisation follows lm-evaluation-harness exactly so that predictions agree item by item:
+trailing spaces of the context move to the continuation, the context is encoded on its own with
+the tokenizer's default special tokens, and a continuation is `encode(context + cont)` minus the
+context's token count. Every option of a question therefore shares the same context tokens, so:
+- when every continuation is one token (letter choices, the default), one forward of the context
+  gives all options' log-probs at its last position, and many questions share one padded batch;
+- otherwise the context is encoded once with its KV cache, which is repeated over the options
+  and only the continuation tokens are run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class OptionScore:
+    """Sum of continuation token log-probs, and whether greedy decoding would produce it."""
+
+    loglik: float
+    is_greedy: bool
+
+
+def encode_requests(
+    tokenizer, requests: Sequence[tuple[str, Sequence[str]]]
+) -> list[tuple[list[int], list[list[int]]]]:
+    """(context, continuations) -> (context ids, continuation ids per option), lm-eval style."""
+    contexts, wholes, owners = [], [], []
+    for ctx, conts in requests:
+        n_spaces = len(ctx) - len(ctx.rstrip())
+        trimmed = ctx[: len(ctx) - n_spaces] if n_spaces else ctx
+        contexts.append(trimmed)
+        for cont in conts:
+            wholes.append(trimmed + (ctx[len(ctx) - n_spaces :] if n_spaces else "") + cont)
+            owners.append(len(contexts) - 1)
+    ctx_ids = tokenizer(contexts)["input_ids"]
+    whole_ids = tokenizer(wholes)["input_ids"]
+    out: list[tuple[list[int], list[list[int]]]] = [(list(c), []) for c in ctx_ids]
+    for owner, ids in zip(owners, whole_ids, strict=True):
+        cont = list(ids[len(out[owner][0]) :])
+        if not cont:
+            raise ValueError(f"continuation of request {owner} encodes to no tokens")
+        out[owner][1].append(cont)
+    return out
+
+
+def _truncate(ctx: list[int], conts: list[list[int]], max_length: int) -> list[int]:
+    """Left-truncate the context so context + longest continuation - 1 fits, as lm-eval does."""
+    keep = max_length + 1 - max(len(c) for c in conts)
+    return ctx[-keep:] if len(ctx) > keep else ctx
+
+
+@torch.inference_mode()
+def option_logliks(
+    model,
+    tokenizer,
+    requests: Sequence[tuple[str, Sequence[str]]],
+    *,
+    batch_tokens: int = 16384,
+    max_batch: int = 64,
+    max_length: int | None = None,
+    progress: bool = False,
+) -> list[list[OptionScore]]:
+    """Log-likelihood of every continuation of every (context, continuations) request."""
+    device = next(model.parameters()).device
+    max_length = max_length or int(getattr(model.config, "max_position_embeddings", 2048))
+    encoded = [(_truncate(c, cs, max_length), cs) for c, cs in encode_requests(tokenizer, requests)]
+    results: list[list[OptionScore] | None] = [None] * len(encoded)
+    single = [i for i, (_, cs) in enumerate(encoded) if all(len(c) == 1 for c in cs)]
+    multi = [i for i, (_, cs) in enumerate(encoded) if i not in set(single)]
+    bar = tqdm(total=len(encoded), desc="loglik", disable=not progress, unit="q")
+    # longest first: padding stays small and an out-of-memory error shows up at once
+    single.sort(key=lambda i: -len(encoded[i][0]))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    start = 0
+    while start < len(single):
+        longest = len(encoded[single[start]][0])
+        size = max(1, min(max_batch, batch_tokens // max(longest, 1)))
+        chunk = single[start : start + size]
+        start += size
+        # left padding: every context ends at the last column, so only that column's logits are
+        # computed (logits_to_keep=1) -- the vocabulary projection is most of a small model's work
+        ids = torch.full((len(chunk), longest), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(chunk):
+            ctx = encoded[i][0]
+            ids[row, longest - len(ctx) :] = torch.tensor(ctx)
+            mask[row, longest - len(ctx) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), logits_to_keep=1).logits  # fmt: skip
+        logprobs = torch.log_softmax(logits[:, -1].float(), -1)
+        greedy = logprobs.argmax(-1)
+        for row, i in enumerate(chunk):
+            toks = [c[0] for c in encoded[i][1]]
+            results[i] = [
+                OptionScore(float(logprobs[row, t]), bool(greedy[row] == t)) for t in toks
+            ]
+        bar.update(len(chunk))
+    for i in multi:
+        results[i] = _cached_options(model, encoded[i][0], encoded[i][1], pad_id, device)
+        bar.update(1)
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _cached_options(model, ctx: list[int], conts: list[list[int]], pad_id: int, device):
+    """One question whose continuations span several tokens: context once, then its KV cache."""
+    out = model(input_ids=torch.tensor([ctx], device=device), use_cache=True)
+    first = torch.log_softmax(out.logits[0, -1].float(), -1)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(len(conts))
+    width = max(len(c) for c in conts)
+    ids = torch.full((len(conts), width), pad_id, dtype=torch.long)
+    for row, cont in enumerate(conts):
+        ids[row, : len(cont)] = torch.tensor(cont)
+    # right padding after the real tokens cannot influence them under a causal mask
+    mask = torch.ones((len(conts), len(ctx) + width), dtype=torch.long, device=device)
+    positions = torch.arange(len(ctx), len(ctx) + width, device=device).expand(len(conts), -1)
+    rest = model(input_ids=ids.to(device), attention_mask=mask, past_key_values=cache,
+                 position_ids=positions, use_cache=False).logits  # fmt: skip
+    rest = torch.log_softmax(rest.float(), -1)
+    scores = []
+    for row, cont in enumerate(conts):
+        total, greedy = float(first[cont[0]]), bool(first.argmax() == cont[0])
+        for j in range(1, len(cont)):
+            total += float(rest[row, j - 1, cont[j]])
+            greedy = greedy and bool(rest[row, j - 1].argmax() == cont[j])
+        scores.append(OptionScore(total, greedy))
+    return scores
+
+
+@torch.inference_mode()
+def naive_option_logliks(model, tokenizer, requests) -> list[list[OptionScore]]:
+    """Reference: one full forward of context + continuation per option (what lm-eval does)."""
+    device = next(model.parameters()).device
+    out = []
+    for ctx, conts in encode_requests(tokenizer, requests):
+        scores = []
+        for cont in conts:
+            ids = torch.tensor([(ctx + cont)[:-1]], device=device)
+            lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)[-len(cont) :]
+            target = torch.tensor(cont, device=device)
+            total = float(lp.gather(-1, target[:, None]).sum())
+            scores.append(OptionScore(total, bool((lp.argmax(-1) == target).all())))
+        out.append(scores)
+    return out

@@ -1,0 +1,149 @@
+"""Evaluate every configured model on every configured task; write predictions and metrics."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from data_core.errors import ConfigError
+from data_core.io import atomic_path
+from data_core.schemas import EvalItem
+
+from evals.backends import GenerationConfig, load_backend
+from evals.config import EvaluateConfig, TaskRun
+from evals.prompts import build_prompt, fewshot_exemplars
+from evals.scorers import score_best_of_n, score_generate, score_loglik, score_self_consistency
+from evals.stats import bootstrap_ci, grouped_accuracy, mcnemar, paired_bootstrap
+from evals.tasks import TaskSpec, get_task, group_of, load_items
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """Everything the stage writes: metrics (for metrics/eval.json) and prediction file paths."""
+
+    metrics: dict[str, Any]
+    predictions: dict[str, Path] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def task_prompts(items: list[EvalItem], run: TaskRun, seed: int) -> list[str]:
+    """User-turn texts: k fixed seeded exemplars from the task's pool (never the item itself)."""
+    style = {"cot": "cot", "generate": "generate", "self_consistency": "cot",
+             "best_of_n": "cot"}.get(run.scorer, "mc")  # fmt: skip
+    # k+1 candidates so the item asked can be swapped out and every prompt still has k exemplars
+    pool = fewshot_exemplars(items, run.num_fewshot + 1, seed=seed) if run.num_fewshot else []
+    prompts = []
+    for item in items:
+        shots = [e for e in pool if e.id != item.id][: run.num_fewshot]
+        prompts.append(build_prompt(item, shots, style=style))
+    return prompts
+
+
+def _score(backend, spec: TaskSpec, run: TaskRun, items, prompts, chat, cfg: EvaluateConfig):
+    g = cfg.generation
+    if run.scorer == "loglik":
+        return score_loglik(backend, items, prompts, chat=chat, kind=run.choices or spec.choices)
+    if run.scorer == "generate":
+        return score_generate(backend, items, prompts, GenerationConfig(g.max_new_tokens))
+    if run.scorer == "cot":
+        return score_generate(backend, items, prompts, GenerationConfig(g.cot_max_new_tokens))
+    sampled = GenerationConfig(g.cot_max_new_tokens, g.temperature, g.top_p, g.samples, g.seed)
+    if run.scorer == "self_consistency":
+        return score_self_consistency(backend, items, prompts, sampled)
+    return score_best_of_n(backend, items, prompts, sampled, load_reward_scorer(cfg.reward_scorer))
+
+
+def load_reward_scorer(target: str | None):
+    """Import 'package.module:factory' and call it: the rewards package plugs in here."""
+    if not target or ":" not in target:
+        raise ConfigError(
+            f"params.yaml: evaluate.reward_scorer: expected 'module:factory', got {target!r}"
+        )
+    module, attr = target.split(":", 1)
+    try:
+        return getattr(importlib.import_module(module), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"params.yaml: evaluate.reward_scorer: cannot load {target!r}: {exc}"
+        ) from exc
+
+
+def task_metrics(rows: list[dict[str, Any]], items: list[EvalItem], spec: TaskSpec,
+                 cfg: EvaluateConfig) -> dict[str, Any]:  # fmt: skip
+    """acc with its bootstrap interval, acc_norm, unparsed share, per-group breakdown."""
+    b = cfg.bootstrap
+    correct = [bool(r["correct"]) for r in rows]
+    acc = bootstrap_ci(correct, resamples=b.resamples, confidence=b.confidence, seed=b.seed)
+    out: dict[str, Any] = {"acc": acc.value, "acc_low": acc.low, "acc_high": acc.high, "n": acc.n,
+                           "unparsed": sum(r["prediction"] == "unparsed" for r in rows)}  # fmt: skip
+    if "correct_norm" in rows[0]:
+        out["acc_norm"] = sum(r["correct_norm"] for r in rows) / len(rows)
+    if spec.group_by:
+        grouped = grouped_accuracy(correct, [group_of(i, spec.group_by) for i in items])
+        out.update(macro=grouped["macro"], micro=grouped["micro"], subjects=grouped["subjects"])
+    return out
+
+
+def _write_predictions(path: Path, rows, items, model: str, task: str, spec: TaskSpec) -> None:
+    frame = pl.DataFrame([{**r, "model": model, "task": task,
+                           "group": group_of(i, spec.group_by)} for r, i in zip(rows, items, strict=True)],
+                         infer_schema_length=None)  # fmt: skip
+    with atomic_path(path) as tmp:
+        frame.write_parquet(tmp, compression="zstd")
+
+
+def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
+    """Every model x every task; per-item predictions to Parquet, metrics dict returned."""
+    tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem], list[str]]] = []
+    result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}, "timing_s": {}})
+    for run in cfg.tasks:
+        spec = get_task(run.name)
+        source = root / (cfg.heldout_items if spec.source == "heldout" else cfg.eval_items)
+        if run.optional and spec.source != "file" and not source.exists():
+            log.warning("task %s skipped: %s not found", run.name, source)
+            result.skipped.append(run.name)
+            continue
+        items = load_items(spec, eval_items=root / cfg.eval_items,
+                           heldout_items=root / cfg.heldout_items, limit=run.limit)  # fmt: skip
+        tasks.append((run, spec, items, task_prompts(items, run, cfg.fewshot_seed)))
+        result.metrics["tasks"][run.name] = {"items": len(items), "scorer": run.scorer,
+                                             "num_fewshot": run.num_fewshot}  # fmt: skip
+    outcomes: dict[tuple[str, str], list[bool]] = {}
+    pred_dir = root / cfg.predictions_dir
+    for model in cfg.models:
+        t0 = time.perf_counter()
+        backend = load_backend(model, batch_tokens=cfg.batch_tokens, device=cfg.device)
+        chat_pref = {"auto": None, "always": True, "never": False}[cfg.chat_template]
+        per_model: dict[str, Any] = {}
+        for run, spec, items, prompts in tasks:
+            t1 = time.perf_counter()
+            formatted = [backend.format_prompt(p, chat=chat_pref) for p in prompts]
+            chat = bool(formatted and formatted[0][1])
+            rows = _score(backend, spec, run, items, [f[0] for f in formatted], chat, cfg)
+            path = pred_dir / f"{model.name}__{run.name}.parquet"
+            _write_predictions(path, rows, items, model.name, run.name, spec)
+            result.predictions[f"{model.name}__{run.name}"] = path
+            per_model[run.name] = task_metrics(rows, items, spec, cfg)
+            per_model[run.name]["seconds"] = round(time.perf_counter() - t1, 3)
+            outcomes[model.name, run.name] = [bool(r["correct"]) for r in rows]
+            log.info("%s %s acc=%.4f (%d items, %.1fs)", model.name, run.name,
+                     per_model[run.name]["acc"], len(items), per_model[run.name]["seconds"])  # fmt: skip
+        result.metrics["models"][model.name] = per_model
+        result.metrics["timing_s"][model.name] = round(time.perf_counter() - t0, 3)
+    for a, b in cfg.comparisons:
+        for run, *_ in tasks:
+            xa, xb = outcomes[a, run.name], outcomes[b, run.name]
+            boot = paired_bootstrap(
+                xa, xb, resamples=cfg.bootstrap.resamples, seed=cfg.bootstrap.seed
+            )
+            result.metrics["comparisons"].setdefault(f"{b}_vs_{a}", {})[run.name] = {
+                **boot, "mcnemar_p": mcnemar(xa, xb)["p_value"]}  # fmt: skip
+    result.metrics["skipped_tasks"] = result.skipped
+    return result
