@@ -68,7 +68,10 @@ class EvaluateConfig(Strict):
     tasks: list[TaskRun] = Field(min_length=1)
     chat_template: Literal["auto", "always", "never"] = "auto"  # auto: when the model has one
     fewshot_seed: int = 1234
-    batch_tokens: int = Field(16384, ge=256)
+    batch_tokens: int = Field(16384, ge=256)  # tokens per log-likelihood forward batch
+    max_length: int | None = Field(
+        None, ge=16
+    )  # left-truncate contexts (lm-eval max_length); None: model's
     device: str = "auto"
     generation: GenerationParams = Field(default_factory=GenerationParams)
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)

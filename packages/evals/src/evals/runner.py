@@ -119,7 +119,9 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
     pred_dir = root / cfg.predictions_dir
     for model in cfg.models:
         t0 = time.perf_counter()
-        backend = load_backend(model, batch_tokens=cfg.batch_tokens, device=cfg.device)
+        backend = load_backend(
+            model, batch_tokens=cfg.batch_tokens, device=cfg.device, max_length=cfg.max_length
+        )
         chat_pref = {"auto": None, "always": True, "never": False}[cfg.chat_template]
         per_model: dict[str, Any] = {}
         for run, spec, items, prompts in tasks:

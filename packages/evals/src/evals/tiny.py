@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from pathlib import Path
+
+from data_core.schemas import EvalItem
 
 LLAMA3_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -61,3 +64,22 @@ def make_tiny_model(
     model = LlamaForCausalLM(config)
     model.save_pretrained(out)
     return out
+
+
+WORDS = ["fever", "cough", "rash", "seizure", "anemia", "ataxia", "hypotonia", "microcephaly", "scoliosis", "cataract", "deafness", "nephritis", "obesity", "myopathy", "neuropathy", "dystonia"]  # fmt: skip
+
+
+def make_items(
+    task: str, n: int, seed: int = 0, n_options: int = 4, subjects: list[str] | None = None
+) -> list[EvalItem]:
+    """Realistic-looking multiple-choice items with random but valid gold letters."""
+    rng = random.Random(seed)
+    letters = "ABCDE"[:n_options]
+    items = []
+    for i in range(n):
+        q = f"A patient presents with {' and '.join(rng.sample(WORDS, 3))}. What is the most likely diagnosis?"
+        options = {k: " ".join(rng.sample(WORDS, rng.randint(1, 3))) for k in letters}
+        meta = {"subject": subjects[i % len(subjects)]} if subjects else {}
+        items.append(EvalItem(id=f"{task}:{i}", task=task, question=q, options=options,
+                              answer=rng.choice(letters), meta=meta))  # fmt: skip
+    return items

@@ -37,12 +37,15 @@ class Backend(Protocol):
     def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]: ...
 
 
-def load_backend(spec, *, batch_tokens: int = 16384, device: str = "auto") -> Backend:
+def load_backend(
+    spec, *, batch_tokens: int = 16384, device: str = "auto", max_length: int | None = None
+) -> Backend:
     """Build the backend named by a ModelSpec (`hf`, `vllm` or `openai`)."""
     if spec.backend == "hf":
         from evals.backends.hf import HFBackend
 
-        return HFBackend(spec.name, spec.path, batch_tokens=batch_tokens, device=device)
+        return HFBackend(spec.name, spec.path, batch_tokens=batch_tokens, device=device,
+                         max_length=max_length)  # fmt: skip
     if spec.backend == "vllm":
         from evals.backends.vllm import VLLMBackend
 

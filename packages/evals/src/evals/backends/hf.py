@@ -17,7 +17,7 @@ class HFBackend:
     """transformers model + tokenizer from one directory; no remote code, no hub access."""
 
     def __init__(self, name: str, path: str | Path, *, batch_tokens: int = 16384,
-                 device: str = "auto", gen_batch: int = 16) -> None:  # fmt: skip
+                 device: str = "auto", gen_batch: int = 16, max_length: int | None = None) -> None:  # fmt: skip
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(path)
@@ -37,6 +37,7 @@ class HFBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.batch_tokens = batch_tokens
         self.gen_batch = gen_batch
+        self.max_length = max_length
 
     @property
     def has_chat_template(self) -> bool:
@@ -54,7 +55,8 @@ class HFBackend:
     def loglikelihood(self, requests):
         """Per request, (log-prob, is-greedy) of every continuation."""
         scores = option_logliks(self.model, self.tokenizer, requests,
-                                batch_tokens=self.batch_tokens, progress=True)  # fmt: skip
+                                batch_tokens=self.batch_tokens, max_length=self.max_length,
+                                progress=True)  # fmt: skip
         return [[(s.loglik, s.is_greedy) for s in row] for row in scores]
 
     @torch.inference_mode()

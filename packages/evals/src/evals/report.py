@@ -1,0 +1,232 @@
+"""The `report` stage: leaderboard, plots, funnel, training curves, digests -> HTML + Markdown + CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from data_core.io import file_digest, write_text
+from data_core.tracking import flatten, tracking_uri
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from evals import plots
+from evals.config import ReportConfig
+
+log = logging.getLogger(__name__)
+
+# (metrics file stem, dotted key, label): the record counts a reader follows through the pipeline
+FUNNEL_KEYS = [
+    ("ingest", "total.read", "ingest: records read"), ("ingest", "total.kept", "ingest: kept"),
+    ("ingest", "hpo.diseases", "ingest: HPO diseases"), ("ingest", "hpo.terms_kept", "ingest: HPO terms"),
+    ("contamination", "instructions.read", "decontaminate: instructions in"),
+    ("contamination", "instructions.kept", "decontaminate: instructions kept"),
+    ("synthesize", "instructions", "synthesize: instructions"),
+    ("synthesize", "heldout_eval", "synthesize: held-out eval items"),
+    ("evolve", "total", "evolve: instructions"), ("score", "kept", "score: kept"),
+]  # fmt: skip
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def funnel_rows(root: Path, files: list[str]) -> list[dict[str, Any]]:
+    """Known counts from the data stages' metrics files that exist; other files' top-level ints."""
+    rows = []
+    for rel in files:
+        data = _load(root / rel)
+        if data is None:
+            continue
+        stem, flat = Path(rel).stem, flatten(data)
+        known = [(k, label) for s, k, label in FUNNEL_KEYS if s == stem]
+        if not known:  # a stage we do not know yet: its top-level counts
+            known = [(k, f"{stem}: {k}") for k, v in data.items() if isinstance(v, int)]
+        for key, label in known:
+            if isinstance(flat.get(key), int) and not isinstance(flat.get(key), bool):
+                rows.append({"label": label, "count": flat[key], "source": f"{rel}:{key}"})
+    return rows
+
+
+def training_histories(root: Path, stages: list[str], max_points: int = 500) -> dict[str, dict]:
+    """Per training stage: the latest finished MLflow run's loss-like metric histories."""
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:  # pragma: no cover - mlflow is a workspace dependency
+        return {}
+    client = MlflowClient(tracking_uri=tracking_uri(root))
+    exps = [e.experiment_id for e in client.search_experiments()]
+    out: dict[str, dict] = {}
+    for stage in stages:
+        runs = client.search_runs(exps, f"tags.stage = '{stage}' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+        if not runs:
+            continue
+        keys = [k for k in runs[0].data.metrics if "loss" in k or "reward" in k or "acc" in k]
+        hist = {}
+        for key in sorted(keys)[:8]:
+            points = sorted(
+                (m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, key)
+            )
+            if len(points) > 1:
+                hist[key] = points[:: max(1, len(points) // max_points)]
+        if hist:
+            out[stage] = hist
+    return out
+
+
+def lock_digests(root: Path) -> list[dict[str, str]]:
+    """Every out and dep md5 pinned in dvc.lock (empty when there is no lock yet)."""
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return []
+    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    rows = []
+    for stage, body in (data.get("stages") or {}).items():
+        for entry in (body.get("outs") or []) + (body.get("deps") or []):
+            if "md5" in entry:
+                rows.append({"stage": stage, "path": entry["path"], "md5": entry["md5"]})
+    return rows
+
+
+def _cell(m: Mapping[str, Any] | None):
+    return None if m is None else {k: m[k] for k in ("acc", "acc_low", "acc_high")}
+
+
+def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
+    """Everything the templates show; also writes the plots/*.csv that dvc.yaml's plots read."""
+    ev = _load(root / cfg.eval_metrics)
+    if ev is None:
+        from data_core.errors import SourceError
+
+        raise SourceError(f"{root / cfg.eval_metrics}: not found (run the evaluate stage first)")
+    models = list(ev["models"])
+    tasks = list(ev["tasks"])
+    plots_dir = root / cfg.plots_dir
+    ctx: dict[str, Any] = {"tasks": tasks, "task_info": ev["tasks"], "plots": {},
+                           "eval_metrics_path": cfg.eval_metrics}  # fmt: skip
+    ctx["leaderboard"] = [{"model": m, "cells": [_cell(ev["models"][m].get(t)) for t in tasks]}
+                          for m in models]  # fmt: skip
+    ctx["comparisons"] = [{"name": name, "task": task, **vals}
+                          for name, per in ev.get("comparisons", {}).items() for task, vals in per.items()]  # fmt: skip
+    # accuracy per recipe stage: models in stage order (others keep their place at the end)
+    ordered = [m for m in cfg.stage_order if m in models] + [
+        m for m in models if m not in cfg.stage_order
+    ]
+    by_stage = {t: [(m, ev["models"][m][t]["acc"], ev["models"][m][t]["acc_low"], ev["models"][m][t]["acc_high"])
+                    for m in ordered if t in ev["models"][m]] for t in tasks}  # fmt: skip
+    _write_csv(plots_dir / "eval_by_stage.csv", ["model", "task", "acc", "acc_low", "acc_high"],
+               [[m, t, a, lo, hi] for t, pts in by_stage.items() for m, a, lo, hi in pts])  # fmt: skip
+    ctx["plots"]["by_stage"] = plots.accuracy_by_stage(by_stage) if ordered else None
+    # MMLU per subject
+    with_subjects = [m for m in models if any("subjects" in v for v in ev["models"][m].values())]
+    ctx["subjects"], ctx["subject_models"] = [], with_subjects
+    if with_subjects:
+        task = next(t for t, v in ev["models"][with_subjects[0]].items() if "subjects" in v)
+        names = sorted(ev["models"][with_subjects[0]][task]["subjects"])
+        table = {m: ev["models"][m][task] for m in with_subjects}
+        ctx["subjects"] = [{"name": s, "n": table[with_subjects[0]]["subjects"][s]["n"],
+                            "values": [table[m]["subjects"][s]["acc"] for m in with_subjects]} for s in names]  # fmt: skip
+        ctx["subject_macro"] = [table[m]["macro"] for m in with_subjects]
+        ctx["subject_micro"] = [table[m]["micro"] for m in with_subjects]
+        _write_csv(plots_dir / "mmlu_subjects.csv", ["model", "subject", "acc"],
+                   [[m, s, table[m]["subjects"][s]["acc"]] for m in with_subjects for s in names])  # fmt: skip
+        ctx["plots"]["subjects"] = plots.grouped_bars(
+            names, {m: [table[m]["subjects"][s]["acc"] for s in names] for m in with_subjects},
+            "MMLU medical: accuracy per subject")  # fmt: skip
+    # reward models
+    reward = _load(root / cfg.reward_metrics)
+    ctx["reward_metrics_path"] = cfg.reward_metrics
+    ctx["rewards"] = reward_categories(reward) if reward else {}
+    if ctx["rewards"]:
+        ctx["plots"]["rewards"] = plots.grouped_bars(list(ctx["rewards"]), {"accuracy": list(ctx["rewards"].values())},
+                                                     "Reward model accuracy per category")  # fmt: skip
+    # data funnel and contamination
+    ctx["funnel"] = funnel_rows(root, cfg.funnel_metrics)
+    if ctx["funnel"]:
+        ctx["plots"]["funnel"] = plots.funnel(
+            [f["label"] for f in ctx["funnel"]], [f["count"] for f in ctx["funnel"]]
+        )
+    contamination = _load(root / "metrics/contamination.json") or {}
+    ctx["contamination"] = contamination.get("benchmarks", {})
+    # training curves from MLflow
+    ctx["tracking_uri"] = tracking_uri(root)
+    try:
+        histories = training_histories(root, cfg.training_stages)
+    except Exception as exc:  # a broken tracking DB must not hide the evaluation results
+        log.warning("training curves unavailable: %s", exc)
+        histories = {}
+    _write_csv(plots_dir / "training_curves.csv", ["stage", "metric", "step", "value"],
+               [[s, k, st, v] for s, h in histories.items() for k, pts in h.items() for st, v in pts])  # fmt: skip
+    ctx["training"] = {s: plots.curves(h, f"{s}: training metrics") for s, h in histories.items()}
+    # digests behind every number
+    files = {cfg.eval_metrics: file_digest(root / cfg.eval_metrics)}
+    for rel in [cfg.reward_metrics, *cfg.funnel_metrics, "params.yaml"]:
+        if (root / rel).exists():
+            files[rel] = file_digest(root / rel)
+    pred_dir = root / "data/eval/predictions"
+    for p in sorted(pred_dir.glob("*.parquet")) if pred_dir.exists() else []:
+        files[p.relative_to(root).as_posix()] = file_digest(p)
+    ctx["digests"] = {
+        "eval_metrics": files[cfg.eval_metrics],
+        "files": files,
+        "lock": lock_digests(root),
+    }
+    return ctx
+
+
+def reward_categories(data: Mapping[str, Any]) -> dict[str, float]:
+    """Category -> accuracy from metrics/reward_eval.json (a `categories` mapping, else every accuracy leaf)."""
+    cats = data.get("categories")
+    if isinstance(cats, Mapping):
+        return {k: float(v["accuracy"] if isinstance(v, Mapping) else v) for k, v in cats.items()}
+    return {k: float(v) for k, v in flatten(data).items()
+            if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+
+
+def render_markdown(ctx: dict[str, Any]) -> str:
+    """A short Markdown summary: leaderboard, comparisons, funnel, reward note."""
+    lines = ["# Evaluation summary", "", f"From `{ctx['eval_metrics_path']}` (md5 `{ctx['digests']['eval_metrics']}`).", "",
+             "| model | " + " | ".join(ctx["tasks"]) + " |", "|---|" + "---|" * len(ctx["tasks"])]  # fmt: skip
+    for row in ctx["leaderboard"]:
+        cells = [f"{100 * c['acc']:.2f} [{100 * c['acc_low']:.1f}, {100 * c['acc_high']:.1f}]" if c else "–"
+                 for c in row["cells"]]  # fmt: skip
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    if ctx["comparisons"]:
+        lines += ["", "| comparison | task | diff | 95% CI | McNemar p |", "|---|---|---|---|---|"]
+        lines += [f"| {c['name']} | {c['task']} | {100 * c['diff']:+.2f} | [{100 * c['low']:.1f}, {100 * c['high']:.1f}] "
+                  f"| {c['mcnemar_p']:.3g} |" for c in ctx["comparisons"]]  # fmt: skip
+    if ctx["subjects"]:
+        lines += ["", "MMLU medical macro / micro: " + ", ".join(
+            f"{m} {100 * a:.2f} / {100 * b:.2f}" for m, a, b in zip(ctx["subject_models"], ctx["subject_macro"], ctx["subject_micro"], strict=True))]  # fmt: skip
+    lines += ["", "Reward models: " + (", ".join(f"{k} {100 * v:.1f}" for k, v in ctx["rewards"].items())
+                                      if ctx["rewards"] else f"not yet produced (`{ctx['reward_metrics_path']}` absent).")]  # fmt: skip
+    if ctx["funnel"]:
+        lines += [
+            "",
+            "Data funnel: " + "; ".join(f"{f['label']} {f['count']}" for f in ctx["funnel"]) + ".",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(cfg: ReportConfig, root: Path) -> dict[str, Any]:
+    """Render reports/report.html and reports/summary.md; return the context (for tests and logging)."""
+    ctx = build_context(cfg, root)
+    env = Environment(
+        loader=PackageLoader("evals", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    write_text(root / cfg.html, env.get_template("report.html.j2").render(**ctx))
+    write_text(root / cfg.markdown, render_markdown(ctx))
+    return ctx

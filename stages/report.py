@@ -1,0 +1,30 @@
+"""DVC stage `report`: metrics files + predictions + MLflow histories -> reports/report.html, summary.md."""
+
+from pathlib import Path
+
+from data_core.cli import stage_main
+from data_core.config import load_params, parse_section
+from data_core.tracking import stage_run
+from evals.config import ReportConfig
+from evals.report import write_report
+
+
+@stage_main
+def main(root: Path) -> None:
+    """Render the self-contained HTML report and the Markdown summary."""
+    params = load_params(root / "params.yaml")
+    cfg = parse_section(params, "report", ReportConfig)
+    with stage_run("report", {"report": params["report"]}, root=root) as run:
+        for rel in [cfg.eval_metrics, cfg.reward_metrics, *cfg.funnel_metrics]:
+            if (root / rel).exists():
+                run.log_input(root / rel)
+        ctx = write_report(cfg, root)
+        for rel in (cfg.html, cfg.markdown):
+            run.log_output(root / rel)
+            run.log_artifact(root / rel)
+        run.log_metrics({"models": len(ctx["leaderboard"]), "tasks": len(ctx["tasks"]),
+                         "training_stages": len(ctx["training"])})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
