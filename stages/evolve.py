@@ -25,7 +25,7 @@ def main(root: Path) -> None:
             backend = open_backend(root, cfg, cfg.evolve.backend, "evolve", kb)
         result, metrics = evolve(records, cfg, kb, backend)
         if backend is not None:
-            metrics.update(backend_metrics([backend]))
+            metrics.update(backend_metrics({cfg.evolve.backend: backend}))
             backend.close()
         write_records(out, result, Instruction)
         metrics.update(total=len(result), seconds=round(time.perf_counter() - start, 2))

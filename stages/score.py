@@ -25,7 +25,7 @@ def main(root: Path) -> None:
             backend = open_backend(root, cfg, cfg.score.backend, "score", kb)
         kept, metrics = score(records, cfg.score, kb, backend, cfg.seed)
         if backend is not None:
-            metrics.update(backend_metrics([backend]))
+            metrics.update(backend_metrics({cfg.score.backend: backend}))
             backend.close()
         write_records(out, kept, Instruction)
         metrics["seconds"] = round(time.perf_counter() - start, 2)

@@ -38,7 +38,7 @@ def main(root: Path) -> None:
                      if p.source in cfg.synthesize.seed_sources]  # fmt: skip
             llm, llm_metrics = synthesize_llm(backend, seeds, cfg)
             instructions += llm
-            metrics.update(llm=llm_metrics, **backend_metrics([backend]))
+            metrics.update(llm=llm_metrics, **backend_metrics({cfg.synthesize.backend: backend}))
             backend.close()
         write_records(out_ins, instructions, Instruction)
         write_records(out_eval, evals, EvalItem)

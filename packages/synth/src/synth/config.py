@@ -30,6 +30,8 @@ class BackendConfig(Strict):
     concurrency: int = Field(8, ge=1)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)
+    retry_initial_s: float = Field(0.5, ge=0)  # exponential backoff with jitter
+    retry_max_s: float = Field(20.0, ge=0)
     price_prompt_per_1k: float = Field(0.0, ge=0)
     price_completion_per_1k: float = Field(0.0, ge=0)
     tensor_parallel_size: int = Field(1, ge=1)  # vllm
@@ -96,7 +98,7 @@ class SampleConfig(Strict):
 
 class JudgeConfig(Strict):
     backend: str = "kb"  # kb: verification + rubric by the knowledge base; else an LLM judge
-    open_threshold: float = Field(0.5, ge=0, le=1)  # token F1 to call an open answer verified
+    open_threshold: float = Field(0.8, ge=0, le=1)  # gold-token recall: open answer verified
     sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.0))
 
 
@@ -105,7 +107,7 @@ class BuildConfig(Strict):
     salt: str = "synth-sets"
     manual_fraction: float = Field(1.0, ge=0, le=1)  # share of data/clean instructions mixed in
     min_margin: float = Field(1.0, ge=0)
-    hard_margin: float = Field(3.0, ge=0)  # margin below this between two verified answers: hard
+    hard_margin: float = Field(6.0, ge=0)  # margin below this between two verified answers: hard
     length_ratio: float = Field(1.5, ge=1)  # chosen this much longer than rejected: length
     max_pairs_per_prompt: int = Field(2, ge=1)
 

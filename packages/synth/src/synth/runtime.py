@@ -40,14 +40,14 @@ def is_kb(cfg: SynthConfig, name: str) -> bool:
     return cfg.backends[name].kind == "kb"
 
 
-def backend_metrics(backends: list[Backend]) -> dict[str, Any]:
-    """Cache hits/misses, backend calls, tokens and cost per backend."""
+def backend_metrics(backends: dict[str, Backend]) -> dict[str, Any]:
+    """Cache hits/misses, backend calls, tokens and cost per named backend."""
     out: dict[str, Any] = {}
-    for backend in backends:
+    for name, backend in backends.items():
         stats = dict(backend.stats)
         inner = getattr(backend, "inner", None)
         if inner is not None:
             stats.update({f"backend_{k}": v for k, v in inner.stats.items()})
-        out[backend.model] = stats
+        out[name] = stats
     total = {k: sum(s.get(k, 0) for s in out.values()) for k in ("cache_hits", "cache_misses")}
     return {"backends": out, **total}

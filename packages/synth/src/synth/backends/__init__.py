@@ -35,7 +35,8 @@ def make_backend(
 
         return OpenAIBackend(cfg.model, cfg.base_url, cfg.api_key_env, cfg.concurrency,
                              cfg.timeout_s, cfg.max_retries, cfg.price_prompt_per_1k,
-                             cfg.price_completion_per_1k)  # fmt: skip
+                             cfg.price_completion_per_1k,
+                             cfg.retry_initial_s, cfg.retry_max_s)  # fmt: skip
     from synth.backends.vllm_engine import VllmBackend
 
     return VllmBackend(
