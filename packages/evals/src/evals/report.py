@@ -66,7 +66,10 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
         from mlflow.tracking import MlflowClient
     except ImportError:  # pragma: no cover - mlflow is a workspace dependency
         return {}
-    client = MlflowClient(tracking_uri=tracking_uri(root))
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return {}  # no runs yet; do not create an empty tracking database
+    client = MlflowClient(tracking_uri=uri)
     exps = [e.experiment_id for e in client.search_experiments()]
     out: dict[str, dict] = {}
     for stage in stages:
@@ -133,6 +136,7 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     # MMLU per subject
     with_subjects = [m for m in models if any("subjects" in v for v in ev["models"][m].values())]
     ctx["subjects"], ctx["subject_models"] = [], with_subjects
+    subject_rows: list[list[Any]] = []
     if with_subjects:
         task = next(t for t, v in ev["models"][with_subjects[0]].items() if "subjects" in v)
         names = sorted(ev["models"][with_subjects[0]][task]["subjects"])
@@ -141,11 +145,14 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
                             "values": [table[m]["subjects"][s]["acc"] for m in with_subjects]} for s in names]  # fmt: skip
         ctx["subject_macro"] = [table[m]["macro"] for m in with_subjects]
         ctx["subject_micro"] = [table[m]["micro"] for m in with_subjects]
-        _write_csv(plots_dir / "mmlu_subjects.csv", ["model", "subject", "acc"],
-                   [[m, s, table[m]["subjects"][s]["acc"]] for m in with_subjects for s in names])  # fmt: skip
+        subject_rows = [
+            [m, s, table[m]["subjects"][s]["acc"]] for m in with_subjects for s in names
+        ]
         ctx["plots"]["subjects"] = plots.grouped_bars(
             names, {m: [table[m]["subjects"][s]["acc"] for s in names] for m in with_subjects},
             "MMLU medical: accuracy per subject")  # fmt: skip
+    # written even when empty: dvc.yaml declares it as a plot output
+    _write_csv(plots_dir / "mmlu_subjects.csv", ["model", "subject", "acc"], subject_rows)
     # reward models
     reward = _load(root / cfg.reward_metrics)
     ctx["reward_metrics_path"] = cfg.reward_metrics

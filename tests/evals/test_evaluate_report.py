@@ -1,0 +1,160 @@
+"""evaluate + report end to end on a tiny model: predictions audit the metrics, the report shows
+every section, and its numbers are the metrics files' numbers."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from data_core.config import parse_section
+from data_core.errors import ConfigError, SourceError
+from evals.config import EvaluateConfig, ReportConfig
+from evals.report import write_report
+from evals.runner import evaluate
+
+REPO = Path(__file__).resolve().parents[2]
+SECTIONS = ["Leaderboard", "Accuracy per recipe stage", "MMLU medical subjects",
+            "Reward models: accuracy per preference category", "Data funnel",
+            "Training curves (MLflow)", "Contamination summary", "Data and parameter digests"]  # fmt: skip
+
+
+def _params(model_dir: Path) -> dict:
+    return {
+        "evaluate": {
+            "models": [{"name": "base", "path": str(model_dir)}, {"name": "sft", "path": str(model_dir)}],
+            "tasks": [{"name": "medqa"}, {"name": "mmlu_medical", "num_fewshot": 2},
+                      {"name": "hpo_diagnosis", "choices": "texts"}, {"name": "hpo_definition", "limit": 5}],
+            "comparisons": [["base", "sft"]],
+            "bootstrap": {"resamples": 200, "seed": 0},
+        },
+        "report": {"funnel_metrics": ["metrics/ingest.json", "metrics/contamination.json"]},
+    }  # fmt: skip
+
+
+def _metrics_files(root: Path) -> None:
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics/ingest.json").write_text(
+        json.dumps({"total": {"read": 5858, "kept": 5850}, "hpo": {"diseases": 12687}})
+    )
+    (root / "metrics/contamination.json").write_text(json.dumps({
+        "instructions": {"read": 79, "kept": 71},
+        "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}}}))  # fmt: skip
+
+
+def test_evaluate_then_report(eval_files, tiny_model):
+    root = eval_files
+    params = _params(tiny_model)
+    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    result = evaluate(cfg, root)
+    m = result.metrics
+    assert set(m["models"]) == {"base", "sft"}
+    assert m["tasks"]["medqa"]["items"] == 30 and m["tasks"]["hpo_definition"]["items"] == 5
+    # every number can be audited from the per-item predictions
+    for (model, task), path in ((k.split("__"), v) for k, v in result.predictions.items()):
+        frame = pl.read_parquet(path)
+        assert {"id", "gold", "prediction", "logliks", "correct"} <= set(frame.columns)
+        assert frame["correct"].mean() == pytest.approx(m["models"][model][task]["acc"])
+        assert (
+            m["models"][model][task]["acc_low"]
+            <= m["models"][model][task]["acc"]
+            <= m["models"][model][task]["acc_high"]
+        )
+    mmlu = m["models"]["base"]["mmlu_medical"]
+    assert set(mmlu["subjects"]) == {"anatomy", "medical_genetics", "college_biology"}
+    assert sum(s["n"] for s in mmlu["subjects"].values()) == 24
+    # the same model twice: identical predictions, no difference
+    comp = m["comparisons"]["sft_vs_base"]["medqa"]
+    assert comp["diff"] == 0 and comp["mcnemar_p"] == 1.0
+
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics/eval.json").write_text(json.dumps(m))
+    _metrics_files(root)
+    rcfg = parse_section(params, "report", ReportConfig)
+    ctx = write_report(rcfg, root)
+    html = (root / rcfg.html).read_text()
+    for section in SECTIONS:
+        assert f">{section}</h2>" in html.replace("&amp;", "&"), section
+    assert "Not yet produced" in html  # no metrics/reward_eval.json
+    assert html.count("data:image/png;base64,") >= 3
+    for task in m["tasks"]:
+        cell = m["models"]["sft"][task]
+        assert (
+            f"{100 * cell['acc']:.2f} [{100 * cell['acc_low']:.1f}, {100 * cell['acc_high']:.1f}]"
+            in html
+        )
+    md = (root / rcfg.markdown).read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| base |"))
+    assert row.count("[") == len(m["tasks"])
+    assert f"{100 * m['models']['base']['medqa']['acc']:.2f}" in row
+    assert "not yet produced" in md and "decontaminate: instructions kept 71" in md
+    assert [f["count"] for f in ctx["funnel"]] == [5858, 5850, 12687, 79, 71]
+    by_stage = pl.read_csv(root / "plots/eval_by_stage.csv")
+    assert by_stage.filter(pl.col("task") == "medqa")["model"].to_list() == ["base", "sft"]
+    assert (root / "plots/mmlu_subjects.csv").exists() and (
+        root / "plots/training_curves.csv"
+    ).exists()
+    # with reward metrics present the section shows them
+    (root / "metrics/reward_eval.json").write_text(
+        json.dumps({"categories": {"easy": 0.9, "hard": 0.625}})
+    )
+    html = (write_report(rcfg, root), (root / rcfg.html).read_text())[1]
+    assert "Not yet produced" not in html and "62.50" in html
+
+
+def test_config_errors_name_the_key(tiny_model):
+    bad = _params(tiny_model)
+    bad["evaluate"]["tasks"].append({"name": "medqa_typo"})
+    with pytest.raises(ConfigError, match=r"evaluate\.tasks\[4\]\.name: unknown task 'medqa_typo'"):
+        parse_section(bad, "evaluate", EvaluateConfig)
+    bad = _params(tiny_model)
+    bad["evaluate"]["modles"] = []
+    with pytest.raises(ConfigError, match=r"evaluate\.modles: unknown key"):
+        parse_section(bad, "evaluate", EvaluateConfig)
+
+
+def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_model):
+    params = _params(tiny_model)
+    (eval_files / "data/synth/heldout_eval.parquet").unlink()
+    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    with pytest.raises(SourceError, match=r"heldout_eval\.parquet: eval items file not found"):
+        evaluate(cfg, eval_files)
+    params["evaluate"]["tasks"] = [
+        {"name": "hpo_diagnosis", "optional": True},
+        {"name": "medqa", "limit": 4},
+    ]
+    params["evaluate"]["models"] = params["evaluate"]["models"][:1]
+    params["evaluate"]["comparisons"] = []
+    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    assert result.skipped == ["hpo_diagnosis"] and list(result.metrics["models"]["base"]) == [
+        "medqa"
+    ]
+
+
+def test_stages_run_from_the_command_line(eval_files, tiny_model):
+    root = eval_files
+    params = _params(tiny_model)
+    params["evaluate"]["tasks"] = [{"name": "medqa", "limit": 6}, {"name": "mmlu_medical"}]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    _metrics_files(root)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+    }
+    for stage in ("evaluate", "report"):
+        done = subprocess.run([sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(root)],
+                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((root / "metrics/eval.json").read_text())
+    assert metrics["tasks"]["medqa"]["items"] == 6
+    assert re.search(r"base.*sft", (root / "reports/summary.md").read_text(), re.S)
+    # a bad params file: one clear line, exit code 2
+    params["evaluate"]["tasks"] = [{"name": "medqa", "scorer": "vote"}]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "evaluate.tasks[0].scorer" in done.stderr
