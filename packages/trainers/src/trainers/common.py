@@ -62,25 +62,42 @@ def training_kwargs(cfg: TrainConfig, root: Path, checkpoints: Path) -> dict[str
     }
 
 
+def model_init_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """from_pretrained kwargs from params: attention kernel and dtype (remote code stays off)."""
+    kwargs: dict[str, Any] = {}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.precision != "fp32":
+        kwargs["dtype"] = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    return kwargs
+
+
+def is_distributed() -> bool:
+    """True under `accelerate launch` / torchrun with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def prepare_checkpoints(checkpoints: Path, fingerprint: Mapping[str, Any]) -> str | None:
     """The checkpoint to resume from, if `checkpoints` holds one made with the same fingerprint.
 
     A checkpoint made with other params or data is stale: resuming it would mix two recipes, so
-    the folder is cleared instead.
+    the folder is cleared instead. Rank 0 tidies the folder first; the other ranks then read it.
     """
+    from accelerate import PartialState
+
     stamp = checkpoints / "fingerprint.json"
     wanted = json.dumps(fingerprint, sort_keys=True, default=str)
-    if checkpoints.is_dir():
+    state = PartialState()
+    with state.main_process_first():
         same = stamp.exists() and stamp.read_text(encoding="utf-8") == wanted
-        last = get_last_checkpoint(str(checkpoints)) if same else None
-        if last:
-            log.info("resuming from %s", last)
-            return last
-        shutil.rmtree(checkpoints)
-    if is_main_process():
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(wanted, encoding="utf-8")
-    return None
+        last = get_last_checkpoint(str(checkpoints)) if same and checkpoints.is_dir() else None
+        if state.is_main_process and not last:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(wanted, encoding="utf-8")
+    if last:
+        log.info("resuming from %s", last)
+    return last
 
 
 class MlflowStepCallback(TrainerCallback):
@@ -137,6 +154,23 @@ def system_metrics(run: Any, interval_s: float = 5.0) -> Iterator[None]:
     finally:
         if monitor is not None:
             monitor.finish()
+
+
+def save_trained(trainer: Any, tokenizer: Any, out_dir: Path) -> None:
+    """Save a trained model on every rank (ZeRO-3 gathers its shards), then swap it into place."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    if trainer.accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(tmp)
+        for leftover in ("training_args.bin",):  # a model dir, not a checkpoint
+            (tmp / leftover).unlink(missing_ok=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    trainer.accelerator.wait_for_everyone()
 
 
 def save_model_dir(model: PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:

@@ -17,9 +17,18 @@ SPECIAL_TOKENS = {
 }
 
 
+class DiseaseSplit(Strict):
+    """A hashed split of disease ids (data_core.splits.split_of), e.g. synth's held-out split."""
+
+    part: Literal["all", "heldout", "train"] = "all"
+    fraction: float = Field(0.1, gt=0, lt=1)
+    salt: str = "hpo-heldout"
+
+
 class KnowledgeConfig(Strict):
     """Which HPO diseases become knowledge sentences, and how many phrasings each gets."""
 
+    split: DiseaseSplit = Field(default_factory=DiseaseSplit)
     prefixes: list[str] = Field(default_factory=lambda: ["OMIM"])  # id prefixes kept
     min_phenotypes: int = Field(5, ge=1)
     max_diseases: int | None = Field(300, ge=1)  # None: every disease that passes the filters
@@ -89,6 +98,7 @@ class TrainConfig(Strict):
     seed: int = 42
     deepspeed: str | None = None  # path to a DeepSpeed JSON (configs/deepspeed/zero3.json)
     max_time_s: float | None = Field(None, gt=0)  # soft cap: stop training after this long
+    attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs; None: as saved
     output_dir: str
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from data_core.splits import split_of
 
 from trainers.config import KnowledgeConfig
 
@@ -50,6 +51,14 @@ def select_diseases(frame: pl.DataFrame, cfg: KnowledgeConfig) -> pl.DataFrame:
         pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
         >= cfg.min_phenotypes
     )
+    if cfg.split.part != "all":
+        wanted = "test" if cfg.split.part == "heldout" else "train"
+        kept = kept.filter(
+            pl.col("id").map_elements(
+                lambda i: split_of(i, cfg.split.fraction, cfg.split.salt) == wanted,
+                return_dtype=pl.Boolean,
+            )
+        )
     # hashed order: a random-looking but reproducible sample that does not depend on file order
     kept = kept.with_columns(
         pl.col("id")

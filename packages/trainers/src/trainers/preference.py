@@ -11,14 +11,16 @@ from typing import Any
 from data_core.errors import DataCoreError
 from data_core.schemas import Preference
 from datasets import Dataset
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
 from trainers.common import (
     MlflowStepCallback,
     TimeBudgetCallback,
+    is_distributed,
+    model_init_kwargs,
     prepare_checkpoints,
-    save_model_dir,
+    save_trained,
     set_chat_stop_tokens,
     training_kwargs,
 )
@@ -30,17 +32,23 @@ log = logging.getLogger(__name__)
 DPO_LOSS_TYPE = {"dpo": "sigmoid", "nca": "nca_pair"}
 
 
+def _completion(prompt: list[dict], messages: list[dict]) -> list[dict]:
+    """The turns after the prompt: records may store chosen/rejected as whole conversations."""
+    return messages[len(prompt) :] if messages[: len(prompt)] == prompt else messages
+
+
 def pair_rows(records: Sequence[Preference], split: str, limit: int | None) -> list[dict]:
     """Conversational DPO rows (prompt / chosen / rejected message lists) of one split."""
-    rows = [
-        {
-            "prompt": [m.model_dump() for m in r.prompt],
-            "chosen": [m.model_dump() for m in r.chosen],
-            "rejected": [m.model_dump() for m in r.rejected],
-        }
-        for r in records
-        if (r.split or "train") == split
-    ]
+    rows = []
+    for r in records:
+        if (r.split or "train") != split:
+            continue
+        prompt = [m.model_dump() for m in r.prompt]
+        chosen = _completion(prompt, [m.model_dump() for m in r.chosen])
+        rejected = _completion(prompt, [m.model_dump() for m in r.rejected])
+        if not chosen or not rejected:
+            raise DataCoreError(f"preference {r.id}: chosen/rejected add no turn to the prompt")
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     return rows[:limit] if limit is not None else rows
 
 
@@ -90,6 +98,7 @@ def train_preference(
     checkpoints: Path,
     fingerprint: dict[str, Any],
     run: Any = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Train `loss` (dpo | kto | nca) from the model at `model_path`; return held-out figures."""
     if loss not in LOSSES:
@@ -97,21 +106,34 @@ def train_preference(
     if not train:
         raise DataCoreError(f"{loss}: no training pairs")
     cfg = cfg.for_loss(loss)
-    reference = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=False)
+    local = bool(test) and not is_distributed()  # sharded models: rely on TRL's eval metrics
+    reference = (
+        AutoModelForCausalLM.from_pretrained(
+            model_path, trust_remote_code=False, **model_init_kwargs(cfg)
+        )
+        if local
+        else None
+    )
     evaluate = lambda policy: preference_accuracy(  # noqa: E731
         policy, reference, tokenizer, test, cfg.beta, cfg.max_length, cfg.per_device_eval_batch_size
     )
-    before = evaluate(reference) if test else {}
+    before = evaluate(reference) if local else {}
     resume = prepare_checkpoints(checkpoints, fingerprint)
     budget = TimeBudgetCallback(cfg.max_time_s)
     trainer = trainer_for(loss, model_path, tokenizer, train, test, cfg, root, checkpoints,
-                          [MlflowStepCallback(run), budget])  # fmt: skip
+                          [MlflowStepCallback(run), budget, *callbacks])  # fmt: skip
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     set_chat_stop_tokens(trainer.model, tokenizer)
-    after = evaluate(trainer.model) if test else {}
-    save_model_dir(trainer.model, tokenizer, root / cfg.output_dir)
+    if local:
+        after = evaluate(trainer.model)
+    elif test:
+        after = {k.removeprefix("eval_").replace("/", "_"): v
+                 for k, v in trainer.evaluate().items()}  # fmt: skip
+    else:
+        after = {}
+    save_trained(trainer, tokenizer, root / cfg.output_dir)
     metrics: dict[str, Any] = {
         "loss_type": DPO_LOSS_TYPE.get(loss, "kto"),
         "beta": cfg.beta,

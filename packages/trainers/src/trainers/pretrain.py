@@ -27,6 +27,7 @@ from trainers.common import (
     TimeBudgetCallback,
     prepare_checkpoints,
     save_model_dir,
+    save_trained,
     set_chat_stop_tokens,
     training_kwargs,
 )
@@ -136,5 +137,5 @@ def pretrain(
     if eval_blocks:
         loss = trainer.evaluate()["eval_loss"]
         metrics.update(eval_loss=loss, eval_perplexity=math.exp(min(loss, 50)))
-    save_model_dir(trainer.model, tokenizer, out_dir)
+    save_trained(trainer, tokenizer, out_dir)
     return PretrainResult(metrics, trainer.model)

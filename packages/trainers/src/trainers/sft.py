@@ -11,14 +11,16 @@ from typing import Any
 from data_core.errors import DataCoreError
 from data_core.schemas import Instruction
 from datasets import Dataset
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from trainers.common import (
     MlflowStepCallback,
     TimeBudgetCallback,
+    is_distributed,
+    model_init_kwargs,
     prepare_checkpoints,
-    save_model_dir,
+    save_trained,
     set_chat_stop_tokens,
     training_kwargs,
 )
@@ -64,12 +66,21 @@ def train_sft(
     checkpoints: Path,
     fingerprint: dict[str, Any],
     run: Any = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Fine-tune the model at `model_path`; save to `cfg.output_dir`; return held-out figures."""
     if not train:
         raise DataCoreError("sft: no training conversations ending with an assistant turn")
-    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=False)
-    before = assistant_loss(model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, trust_remote_code=False, **model_init_kwargs(cfg)
+    )
+    # held-out loss of the base and of the result, on whole conversations; under a multi-process
+    # launch the model is sharded, so the Trainer's own distributed evaluate() stands in for it
+    local = bool(test) and not is_distributed()
+    heldout = lambda m: assistant_loss(  # noqa: E731
+        m, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size
+    )
+    before = heldout(model) if local else {}
     resume = prepare_checkpoints(checkpoints, fingerprint)
     budget = TimeBudgetCallback(cfg.max_time_s)
     trainer = SFTTrainer(
@@ -78,26 +89,29 @@ def train_sft(
         train_dataset=Dataset.from_dict({"messages": train}),
         eval_dataset=Dataset.from_dict({"messages": test}) if test else None,
         processing_class=tokenizer,
-        callbacks=[MlflowStepCallback(run), budget],
+        callbacks=[MlflowStepCallback(run), budget, *callbacks],
     )
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     set_chat_stop_tokens(trainer.model, tokenizer)
-    after = assistant_loss(trainer.model, tokenizer, test, cfg.max_length,
-                           cfg.per_device_eval_batch_size)  # fmt: skip
-    save_model_dir(trainer.model, tokenizer, root / cfg.output_dir)
-    return {
-        "train_conversations": len(train),
-        "test_conversations": len(test),
-        "global_step": trainer.state.global_step,
-        "train_loss": output.training_loss,
-        "train_seconds": round(seconds, 1),
-        "resumed_from": resume or "",
-        "stopped_by_time_budget": budget.stopped_at is not None,
-        "heldout_loss_base": before["loss"],
-        "heldout_loss_sft": after["loss"],
-        "heldout_perplexity_base": before["perplexity"],
-        "heldout_perplexity_sft": after["perplexity"],
-        "heldout_assistant_tokens": before["tokens"],
-    }
+    if local:
+        after = heldout(trainer.model)
+    elif test:
+        after = {"loss": trainer.evaluate()["eval_loss"]}
+    else:
+        after = {}
+    save_trained(trainer, tokenizer, root / cfg.output_dir)
+    return (
+        {
+            "train_conversations": len(train),
+            "test_conversations": len(test),
+            "global_step": trainer.state.global_step,
+            "train_loss": output.training_loss,
+            "train_seconds": round(seconds, 1),
+            "resumed_from": resume or "",
+            "stopped_by_time_budget": budget.stopped_at is not None,
+        }
+        | {f"heldout_{k}_base": v for k, v in before.items()}
+        | {f"heldout_{k}_sft": v for k, v in after.items()}
+    )

@@ -1,0 +1,57 @@
+"""Assistant-only loss: labels are -100 everywhere except the assistant's tokens (and its <|eot_id|>)."""
+
+from __future__ import annotations
+
+from conftest import instructions
+from datasets import Dataset
+from trainers.config import SftConfig
+from trainers.evaluate import assistant_labels
+from trainers.sft import conversations, sft_config
+from trl import SFTTrainer
+
+
+def _supervised_text(tokenizer, ids, labels) -> str:
+    return tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100])
+
+
+def test_sft_collator_masks_everything_but_the_assistant(
+    tmp_path, tokenizer, tiny_model_dir
+) -> None:
+    convs = conversations(instructions(8), "train", None)
+    cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=False, max_steps=1, max_length=256)
+    trainer = SFTTrainer(model=str(tiny_model_dir), args=sft_config(cfg, tmp_path, tmp_path / "ck"),
+                         train_dataset=Dataset.from_dict({"messages": convs}),
+                         processing_class=tokenizer)  # fmt: skip
+    rows = [trainer.train_dataset[i] for i in range(3)]
+    batch = trainer.data_collator(rows)
+    for i, conv in enumerate(convs[:3]):
+        ids, labels = batch["input_ids"][i].tolist(), batch["labels"][i].tolist()
+        assert _supervised_text(tokenizer, ids, labels) == conv[-1]["content"] + "<|eot_id|>"
+        # the system and user turns and the headers are never supervised
+        first = labels.index(next(lab for lab in labels if lab != -100))
+        assert tokenizer.decode(ids[:first]).endswith(
+            "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        )
+
+
+def test_packed_batches_keep_the_mask(tmp_path, tokenizer, tiny_model_dir) -> None:
+    convs = conversations(instructions(8), "train", None)
+    cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=True, max_steps=1, max_length=256)
+    trainer = SFTTrainer(model=str(tiny_model_dir), args=sft_config(cfg, tmp_path, tmp_path / "ck"),
+                         train_dataset=Dataset.from_dict({"messages": convs}),
+                         processing_class=tokenizer)  # fmt: skip
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    assert "position_ids" in batch  # padding-free: sequence boundaries come from position ids
+    text = _supervised_text(tokenizer, batch["input_ids"][0].tolist(), batch["labels"][0].tolist())
+    answers = {c[-1]["content"] for c in convs}
+    pieces = [p for p in text.split("<|eot_id|>") if p]
+    assert pieces and all(p in answers for p in pieces)
+
+
+def test_held_out_labels_match_the_trainer(tokenizer) -> None:
+    conv = conversations(instructions(2), "train", None)[0]
+    row = assistant_labels(tokenizer, conv, 256)
+    assert (
+        _supervised_text(tokenizer, row["input_ids"], row["labels"])
+        == conv[-1]["content"] + "<|eot_id|>"
+    )

@@ -1,0 +1,74 @@
+"""Resume: an interrupted SFT run continues from its last checkpoint, it does not start over."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import instructions
+from trainers.config import SftConfig
+from trainers.sft import conversations, train_sft
+from transformers import AutoModelForCausalLM, TrainerCallback
+
+
+class Crash(RuntimeError):
+    """The simulated interruption (a killed job)."""
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Crash(f"killed at step {self.step}")
+
+
+class Steps(TrainerCallback):
+    """Records the global step of every optimizer step this process runs."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seen.append(state.global_step)
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model_dir) -> None:
+    records = instructions(48)
+    train, test = conversations(records, "train", None), conversations(records, "test", None)
+    cfg = SftConfig(output_dir="sft", max_steps=6, save_steps=2, per_device_train_batch_size=4,
+                    max_length=128, learning_rate=5e-3, logging_steps=1)  # fmt: skip
+    fingerprint = {"params": cfg.model_dump(), "data": "v1"}
+    ckpt = tmp_path / "checkpoints"
+    with pytest.raises(Crash):
+        train_sft(tiny_model_dir, tokenizer, train, test, cfg, tmp_path, ckpt, fingerprint,
+                  callbacks=[CrashAt(5)])  # fmt: skip
+    assert (ckpt / "checkpoint-4").is_dir() and not (tmp_path / "sft").exists()
+
+    steps = Steps()
+    metrics = train_sft(tiny_model_dir, tokenizer, train, test, cfg, tmp_path, ckpt, fingerprint,
+                        callbacks=[steps])  # fmt: skip
+    assert metrics["resumed_from"].endswith("checkpoint-4")
+    assert steps.seen == [5, 6]  # continued at step 5: no restart from step 1
+    assert metrics["global_step"] == 6  # same final step count as an uninterrupted run
+
+    # an uninterrupted run from scratch ends in the same weights (optimizer, scheduler, RNG restored)
+    clean = train_sft(tiny_model_dir, tokenizer, train, test, cfg.model_copy(update={"output_dir": "ref"}),
+                      tmp_path, tmp_path / "fresh", fingerprint)  # fmt: skip
+    assert clean["global_step"] == 6 and clean["resumed_from"] == ""
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "sft").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "ref").state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_stale_checkpoints_are_not_resumed(tmp_path, tokenizer, tiny_model_dir) -> None:
+    records = instructions(24)
+    train = conversations(records, "train", None)
+    cfg = SftConfig(output_dir="sft", max_steps=2, save_steps=2, per_device_train_batch_size=4,
+                    max_length=128)  # fmt: skip
+    ckpt = tmp_path / "checkpoints"
+    train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"})
+    # other data: the old checkpoint belongs to another recipe, so training starts fresh
+    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v2"})
+    assert metrics["resumed_from"] == "" and metrics["global_step"] == 2
