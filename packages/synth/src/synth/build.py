@@ -50,7 +50,9 @@ def make_pairs(
     best_j, best_c = ranked[0]
     if best_j.verified is False:
         return []  # nothing correct to prefer
-    lower = [(j, c) for j, c in ranked[1:] if best_j.score - j.score >= cfg.min_margin]
+    # A wrong answer is rejectable even when a judge scored it higher: correctness comes first.
+    lower = [(j, c) for j, c in ranked[1:] if best_j.score - j.score >= cfg.min_margin
+             or (best_j.verified is True and j.verified is False)]  # fmt: skip
     if not lower:
         return []
     picks = [lower[-1]]  # the weakest answer

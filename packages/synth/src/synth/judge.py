@@ -72,7 +72,11 @@ def kb_score(kb: KnowledgeBase | None, record: Instruction, text: str, open_thre
         return 5.0, "no gold answer: neutral score", None
     recall, f1 = token_recall(text, gold), token_f1(text, gold)
     value = 1 + 9 * (0.8 * recall + 0.2 * f1)
-    return round(value, 2), f"gold-token recall {recall:.2f}, F1 {f1:.2f} vs the reference", verified
+    return (
+        round(value, 2),
+        f"gold-token recall {recall:.2f}, F1 {f1:.2f} vs the reference",
+        verified,
+    )
 
 
 JUDGE_PROMPT = """You are grading answers to a medical question. Judge each response for correctness,

@@ -81,7 +81,7 @@ class OpenAIBackend(Backend):
         initial, most = self.retry_wait
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(initial=initial, max=most),
+            wait=wait_exponential_jitter(multiplier=initial, max=most, jitter=initial),
             retry=retry_if_exception(_retryable),
             before_sleep=lambda state: self.stats.update(["retries"]),
             reraise=True,

@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+from synth.config import SynthConfig
+from synth.kb import KnowledgeBase, load_kb
+from synth.testing import make_tiny_llama, write_toy_hpo
+
+
+@pytest.fixture(scope="session")
+def toy_hpo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_toy_hpo(tmp_path_factory.mktemp("hpo"))
+
+
+@pytest.fixture(scope="session")
+def toy_kb(toy_hpo: tuple[Path, Path]) -> KnowledgeBase:
+    return load_kb(*toy_hpo, heldout_fraction=0.2, heldout_salt="toy", min_phenotypes=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def small_config():
+    """Factory for a synth config sized for the toy knowledge base."""
+    return _small_config
+
+
+def _small_config(**overrides: object) -> SynthConfig:
+    """A synth config sized for the toy knowledge base."""
+    raw: dict[str, object] = {
+        "heldout": {"fraction": 0.2, "salt": "toy", "diagnosis": 10, "definition": 10},
+        "synthesize": {
+            "counts": {"definition": 20, "diagnosis": 30, "phenotype": 20, "hierarchy": 20},
+            "min_phenotypes": 3,
+        },  # fmt: skip
+        "sample": {"panel": [{"backend": "kb"}]},
+    }
+    raw.update(overrides)
+    return SynthConfig.model_validate(raw)

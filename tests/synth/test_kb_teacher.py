@@ -1,0 +1,87 @@
+"""The kb teacher: determinism, error rate, distractor validity, held-out separation."""
+
+import random
+
+from synth.backends import Request
+from synth.backends.kb import KbBackend, option_scores
+from synth.evolve import evolve
+from synth.judge import verify
+from synth.sample import prompt_messages
+from synth.score import score
+from synth.synthesize import synthesize_kb
+from synth.teacher import diagnosis_item
+
+
+def _requests(records, sample=0):
+    return [
+        Request(prompt_messages(r), seed=7, sample=sample, context=dict(r.meta)) for r in records
+    ]
+
+
+def test_teacher_is_deterministic_given_seed_and_sample(toy_kb, small_config):
+    cfg = small_config()
+    records, _, _ = synthesize_kb(toy_kb, cfg)
+    a = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records))
+    b = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records))
+    assert [g.text for g in a] == [g.text for g in b]
+    other = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records, sample=1))
+    assert [g.text for g in a] != [g.text for g in other]  # another sample draws differently
+
+
+def test_synthesis_is_deterministic_and_covers_every_kind(toy_kb, small_config):
+    first, evals1, counts = synthesize_kb(toy_kb, small_config())
+    second, evals2, _ = synthesize_kb(toy_kb, small_config())
+    assert [r.model_dump() for r in first] == [r.model_dump() for r in second]
+    assert evals1 == evals2
+    assert set(counts["by_kind"]) == {"definition", "diagnosis", "phenotype", "hierarchy"}
+    assert len({r.id for r in first}) == len(first)
+
+
+def test_error_rate_controls_wrong_answers(toy_kb, small_config):
+    records, _, _ = synthesize_kb(toy_kb, small_config())
+    mc = [r for r in records if r.type == "mc"]
+    for rate, low, high in ((0.0, 1.0, 1.0), (0.45, 0.35, 0.75)):
+        gens = KbBackend(toy_kb, error_rate=rate).generate(_requests(mc))
+        correct = sum(verify(r, g.text, 0.8) for r, g in zip(mc, gens, strict=True)) / len(mc)
+        assert low <= correct <= high, (rate, correct)
+
+
+def test_diagnosis_distractors_are_valid(toy_kb):
+    rng = random.Random(3)
+    made = 0
+    for disease_id in sorted(toy_kb.diseases)[:40]:
+        item = diagnosis_item(toy_kb, disease_id, rng, 4, 4)
+        if item is None:
+            continue
+        made += 1
+        meta = item["meta"]
+        findings = set(meta["findings"])
+        others = [o for o in meta["option_ids"].values() if o != disease_id]
+        assert len(set(meta["option_ids"].values())) == 4 and len(others) == 3
+        assert meta["option_ids"][item["answer"]] == disease_id
+        assert findings <= toy_kb.diseases[disease_id].phenotype_ids
+        for other in others:
+            shared = (
+                toy_kb.diseases[other].phenotype_ids & toy_kb.diseases[disease_id].phenotype_ids
+            )
+            assert shared, "a distractor must share phenotypes with the answer"
+            assert not findings <= toy_kb.diseases[other].phenotype_ids
+            assert not toy_kb.is_heldout(other)
+        scores = option_scores(toy_kb, meta)
+        assert max(scores, key=scores.get) == item["answer"]
+        assert sorted(scores.values())[-2] < scores[item["answer"]]  # a unique best option
+    assert made >= 20
+
+
+def test_heldout_ids_never_feed_training(toy_kb, small_config):
+    cfg = small_config()
+    records, evals, _ = synthesize_kb(toy_kb, cfg)
+    evolved, _ = evolve(records, cfg, toy_kb)
+    kept, _ = score(evolved, cfg.score, toy_kb)
+    assert evals and {e.task for e in evals} == {"hpo_diagnosis", "hpo_definition"}
+    assert all(toy_kb.is_heldout(e.meta["subject"]) for e in evals)
+    assert all(len(e.options) == 4 for e in evals)
+    assert not any(toy_kb.is_heldout(r.meta["subject"]) for r in kept)
+    children = [r for r in evolved if r.meta.get("parent")]
+    assert children and all(r.id.startswith(r.meta["parent"] + "~") for r in children)
+    assert all(r.difficulty is not None and 1 <= r.difficulty <= 10 for r in kept)

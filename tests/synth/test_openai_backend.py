@@ -1,0 +1,149 @@
+"""The openai backend against a local OpenAI-compatible server that misbehaves on purpose."""
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from synth.backends import CachedBackend, Request, ResponseCache, Sampling
+from synth.backends.errors import BackendError
+from synth.backends.openai_api import OpenAIBackend
+
+SECRET = "sk-test-never-log-me"
+
+
+class FakeServer:
+    """Chat completions whose behaviour is chosen by the prompt: `<mode>:<id>`."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.inflight = self.max_inflight = 0
+        self.auth: set[str] = set()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep pytest output clean
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                server.auth.add(self.headers.get("Authorization", ""))
+                with server.lock:
+                    server.calls[prompt] += 1
+                    attempt = server.calls[prompt]
+                    server.inflight += 1
+                    server.max_inflight = max(server.max_inflight, server.inflight)
+                try:
+                    self._answer(prompt.split(":")[0], attempt, prompt, body)
+                finally:
+                    with server.lock:
+                        server.inflight -= 1
+
+            def _send(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _answer(self, mode: str, attempt: int, prompt: str, body: dict) -> None:
+                if mode == "rate" and attempt <= 2:
+                    return self._send(429, b'{"error": {"message": "slow down"}}')
+                if (mode == "boom" and attempt == 1) or mode == "always":
+                    return self._send(500, b'{"error": {"message": "internal"}}')
+                if mode == "slow" and attempt == 1:
+                    time.sleep(1.5)  # beyond the client timeout
+                if mode == "bad" and attempt == 1:
+                    return self._send(200, b'{"id": "x", "choices": [ {"message": ')
+                if mode == "nochoice" and attempt == 1:
+                    return self._send(
+                        200,
+                        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []}',
+                    )
+                if mode == "wait":
+                    time.sleep(0.2)
+                reply = {
+                    "id": "cmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": f"echo {prompt} seed={body.get('seed')}"}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }  # fmt: skip
+                return self._send(200, json.dumps(reply).encode())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server():
+    fake = FakeServer()
+    yield fake
+    fake.httpd.shutdown()
+
+
+def _backend(server: FakeServer, monkeypatch, **kw) -> OpenAIBackend:
+    monkeypatch.setenv("TEST_OPENAI_KEY", SECRET)
+    args = {"model": "teacher", "base_url": server.url, "api_key_env": "TEST_OPENAI_KEY",
+            "concurrency": 4, "timeout_s": 0.5, "max_retries": 3, "retry_initial_s": 0.01,
+            "retry_max_s": 0.05, "price_prompt_per_1k": 1.0, "price_completion_per_1k": 2.0}  # fmt: skip
+    args.update(kw)
+    return OpenAIBackend(**args)
+
+
+def _req(text: str, sample: int = 0) -> Request:
+    return Request(
+        [{"role": "user", "content": text}], Sampling(0.0, 1.0, 16), seed=5, sample=sample
+    )
+
+
+def test_retries_429_500_timeouts_and_malformed_json(server, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    backend = _backend(server, monkeypatch)
+    prompts = ["ok:1", "rate:1", "boom:1", "slow:1", "bad:1", "nochoice:1"]
+    out = backend.generate([_req(p) for p in prompts])
+    assert [g.text.split(" seed")[0] for g in out] == [f"echo {p}" for p in prompts]
+    assert server.calls == {"ok:1": 1, "rate:1": 3, "boom:1": 2, "slow:1": 2, "bad:1": 2,
+                            "nochoice:1": 2}  # fmt: skip
+    assert backend.stats["retries"] == 6
+    # Token and cost accounting (usage of the six successful calls).
+    assert backend.stats["prompt_tokens"] == 60 and backend.stats["completion_tokens"] == 30
+    assert out[0].cost_usd == pytest.approx((10 * 1.0 + 5 * 2.0) / 1000)
+    # The key reaches the server, and nothing else.
+    assert server.auth == {f"Bearer {SECRET}"}
+    assert SECRET not in caplog.text and SECRET not in repr(backend)
+
+
+def test_gives_up_with_a_clear_error(server, monkeypatch):
+    backend = _backend(server, monkeypatch, max_retries=2)
+    with pytest.raises(BackendError, match="gave up after 3 attempts: InternalServerError") as err:
+        backend.generate([_req("always:1")])
+    assert SECRET not in str(err.value)
+    assert server.calls["always:1"] == 3
+
+
+def test_concurrency_is_bounded(server, monkeypatch):
+    backend = _backend(server, monkeypatch, concurrency=2)
+    out = backend.generate([_req(f"wait:{i}") for i in range(8)])
+    assert len(out) == 8 and server.max_inflight <= 2
+
+
+def test_samples_get_distinct_seeds_and_cache_hits_skip_the_server(server, monkeypatch, tmp_path):
+    backend = CachedBackend(_backend(server, monkeypatch), ResponseCache(tmp_path / "c.sqlite"))
+    first = backend.generate([_req("ok:2", 0), _req("ok:2", 1)])
+    assert first[0].text != first[1].text  # seed differs per sample index
+    again = backend.generate([_req("ok:2", 0), _req("ok:2", 1), _req("ok:3")])
+    assert [g.cached for g in again] == [True, True, False]
+    assert server.calls["ok:2"] == 2 and server.calls["ok:3"] == 1
+    assert backend.stats["cache_hits"] == 2 and backend.stats["cache_misses"] == 3
+
+
+def test_missing_key_for_a_hosted_api_is_an_error(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(BackendError, match="set the NO_SUCH_KEY_VAR environment variable"):
+        OpenAIBackend("gpt", base_url=None, api_key_env="NO_SUCH_KEY_VAR")

@@ -1,0 +1,81 @@
+"""The six synth stages end to end on a toy HPO, as DVC runs them (one process per stage)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import yaml
+from data_core.io import read_records, write_records
+from data_core.schemas import EvalItem, Instruction, Message, Passage, Preference
+from synth.testing import write_toy_hpo
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = ["synthesize", "evolve", "score", "sample", "judge", "build"]
+
+
+def test_pipeline_on_toy_hpo(tmp_path):
+    write_toy_hpo(tmp_path / "data/interim", n_diseases=150)
+    write_records(
+        tmp_path / "data/clean/passages.parquet",
+        [Passage(id="textbooks:1", source="textbooks", text="Some text.")],
+        Passage,
+    )
+    manual = Instruction(
+        id="manual:1",
+        source="manual",
+        type="open",
+        split="train",
+        messages=[
+            Message(role="user", content="What is a toy?"),
+            Message(role="assistant", content="A thing to play with."),
+        ],
+    )
+    write_records(tmp_path / "data/clean/instructions.parquet", [manual], Instruction)
+    params = {"synth": {
+        "heldout": {"fraction": 0.2, "salt": "toy", "diagnosis": 12, "definition": 12},
+        "backends": {"kb": {"kind": "kb"}, "low": {"kind": "kb", "error_rate": 0.15},
+                     "high": {"kind": "kb", "error_rate": 0.45}},
+        "synthesize": {"counts": {"definition": 30, "diagnosis": 40, "phenotype": 30,
+                                  "hierarchy": 30}, "min_phenotypes": 3},
+        "sample": {"panel": [{"backend": "kb"}, {"backend": "low", "n": 2},
+                             {"backend": "high", "n": 2}]},
+        "build": {"test_fraction": 0.2, "hard_margin": 6.0},
+    }}  # fmt: skip
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "TQDM_DISABLE": "1"}  # fmt: skip
+    for stage in STAGES:
+        done = subprocess.run([sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(tmp_path)],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, f"{stage}: {done.stderr[-2000:]}"
+        assert (tmp_path / f"metrics/{stage}.json").exists()
+
+    evals = read_records(tmp_path / "data/synth/heldout_eval.parquet", EvalItem)
+    assert {e.task for e in evals} == {"hpo_diagnosis", "hpo_definition"}
+    scored = read_records(tmp_path / "data/synth/scored.parquet", Instruction)
+    assert any(r.meta.get("parent") for r in scored) and all(r.difficulty for r in scored)
+    completions = pl.read_parquet(tmp_path / "data/synth/completions.parquet")
+    assert completions.height == len(scored) * 5
+    prefs = read_records(tmp_path / "data/sets/preferences.parquet", Preference)
+    assert {"easy", "hard"} <= {p.category for p in prefs} <= {"easy", "hard", "length"}
+    sft = read_records(tmp_path / "data/sets/sft.parquet", Instruction)
+    assert {r.split for r in sft} == {"train", "test"} and any(r.id == "manual:1" for r in sft)
+    assert all(r.messages[-1].role == "assistant" for r in sft)
+    lines = (tmp_path / "data/sets/preferences.jsonl").read_text().splitlines()
+    assert len(lines) == len(prefs) and {"prompt", "chosen", "rejected"} <= set(
+        json.loads(lines[0])
+    )
+    card = (tmp_path / "data/sets/README.md").read_text()
+    assert "preference category" in card and "Lengths (words)" in card
+    judge = json.loads((tmp_path / "metrics/judge.json").read_text())
+    assert judge["verified_rate_by_model"]["kb"] == 1.0
+    assert judge["verified_rate_by_model"]["kb"] > judge["verified_rate_by_model"]["high"]
+    # A second run of `sample` is served entirely by the cache.
+    again = subprocess.run([sys.executable, str(REPO / "stages/sample.py"), "--root", str(tmp_path)],
+                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0
+    metrics = json.loads((tmp_path / "metrics/sample.json").read_text())
+    assert metrics["cache_misses"] == 0 and metrics["cache_hits"] == completions.height
