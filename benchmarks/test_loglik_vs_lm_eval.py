@@ -48,7 +48,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench_eval")
     rows = [json.loads(line) for line in MEDQA.open(encoding="utf-8")]
     model_dir = make_tiny_model(tmp / "model", [r["question"] for r in rows[:400]],
-                                vocab_size=2048, hidden_size=128, layers=4)  # fmt: skip
+                                vocab_size=2048, hidden_size=192, layers=4)  # fmt: skip
     subset = tmp / "medqa.jsonl"
     subset.write_text("".join(json.dumps(r) + "\n" for r in rows[:N]), encoding="utf-8")
     (tmp / "tasks").mkdir()

@@ -103,36 +103,67 @@ def option_logliks(
                 OptionScore(float(logprobs[row, t]), bool(greedy[row] == t)) for t in toks
             ]
         bar.update(len(chunk))
-    for i in multi:
-        results[i] = _cached_options(model, encoded[i][0], encoded[i][1], pad_id, device)
-        bar.update(1)
+    # several-token continuations: batch questions with the same number of options
+    multi.sort(key=lambda i: (len(encoded[i][1]), -len(encoded[i][0])))
+    start = 0
+    while start < len(multi):
+        n_opts = len(encoded[multi[start]][1])
+        longest = len(encoded[multi[start]][0])
+        width = max(len(c) for c in encoded[multi[start]][1])
+        size = max(1, min(max_batch, batch_tokens // (longest + n_opts * max(width, 4))))
+        chunk = [i for i in multi[start : start + size] if len(encoded[i][1]) == n_opts]
+        start += len(chunk)
+        scores = _cached_batch(model, [encoded[i] for i in chunk], pad_id, device)
+        for i, row in zip(chunk, scores, strict=True):
+            results[i] = row
+        bar.update(len(chunk))
     bar.close()
     return results  # type: ignore[return-value]
 
 
-def _cached_options(model, ctx: list[int], conts: list[list[int]], pad_id: int, device):
-    """One question whose continuations span several tokens: context once, then its KV cache."""
-    out = model(input_ids=torch.tensor([ctx], device=device), use_cache=True)
-    first = torch.log_softmax(out.logits[0, -1].float(), -1)
+def _cached_batch(model, batch, pad_id: int, device) -> list[list[OptionScore]]:
+    """Questions whose continuations span several tokens: contexts once, then their KV cache.
+
+    The contexts (left-padded) run once; their cache is repeated once per option and only the
+    continuation tokens run on top of it.
+    """
+    n_opts = len(batch[0][1])
+    longest = max(len(ctx) for ctx, _ in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, (ctx, _) in enumerate(batch):
+        ids[row, longest - len(ctx) :] = torch.tensor(ctx)
+        mask[row, longest - len(ctx) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                position_ids=positions.to(device), use_cache=True, logits_to_keep=1)  # fmt: skip
+    first = torch.log_softmax(out.logits[:, -1].float(), -1)
     cache = out.past_key_values
-    cache.batch_repeat_interleave(len(conts))
-    width = max(len(c) for c in conts)
-    ids = torch.full((len(conts), width), pad_id, dtype=torch.long)
-    for row, cont in enumerate(conts):
-        ids[row, : len(cont)] = torch.tensor(cont)
+    cache.batch_repeat_interleave(n_opts)
+    width = max(len(c) for _, conts in batch for c in conts)
+    cont_ids = torch.full((len(batch) * n_opts, width), pad_id, dtype=torch.long)
+    for q, (_, conts) in enumerate(batch):
+        for k, cont in enumerate(conts):
+            cont_ids[q * n_opts + k, : len(cont)] = torch.tensor(cont)
     # right padding after the real tokens cannot influence them under a causal mask
-    mask = torch.ones((len(conts), len(ctx) + width), dtype=torch.long, device=device)
-    positions = torch.arange(len(ctx), len(ctx) + width, device=device).expand(len(conts), -1)
-    rest = model(input_ids=ids.to(device), attention_mask=mask, past_key_values=cache,
-                 position_ids=positions, use_cache=False).logits  # fmt: skip
+    cont_mask = torch.cat([mask.repeat_interleave(n_opts, 0),
+                           torch.ones((len(batch) * n_opts, width), dtype=torch.long)], 1)  # fmt: skip
+    lengths = torch.tensor([len(ctx) for ctx, _ in batch]).repeat_interleave(n_opts)
+    cont_pos = lengths[:, None] + torch.arange(width)[None, :]
+    rest = model(input_ids=cont_ids.to(device), attention_mask=cont_mask.to(device),
+                 past_key_values=cache, position_ids=cont_pos.to(device), use_cache=False).logits  # fmt: skip
     rest = torch.log_softmax(rest.float(), -1)
     scores = []
-    for row, cont in enumerate(conts):
-        total, greedy = float(first[cont[0]]), bool(first.argmax() == cont[0])
-        for j in range(1, len(cont)):
-            total += float(rest[row, j - 1, cont[j]])
-            greedy = greedy and bool(rest[row, j - 1].argmax() == cont[j])
-        scores.append(OptionScore(total, greedy))
+    for q, (_, conts) in enumerate(batch):
+        row = []
+        for k, cont in enumerate(conts):
+            r = q * n_opts + k
+            total, greedy = float(first[q, cont[0]]), bool(first[q].argmax() == cont[0])
+            for j in range(1, len(cont)):
+                total += float(rest[r, j - 1, cont[j]])
+                greedy = greedy and bool(rest[r, j - 1].argmax() == cont[j])
+            row.append(OptionScore(total, greedy))
+        scores.append(row)
     return scores
 
 

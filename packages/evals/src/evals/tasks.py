@@ -51,9 +51,11 @@ register(TaskSpec("medmcqa", description="MedMCQA dev subset, 4 options"))
 register(TaskSpec("pubmedqa", description="PubMedQA PQA-L test, yes/no/maybe as A/B/C"))
 register(TaskSpec("mmlu_medical", group_by="subject",
                   description="MMLU medical subjects, per subject with macro/micro averages"))  # fmt: skip
-register(TaskSpec("hpo_diagnosis", source="heldout",
+# The knowledge tasks score the option texts (cloze style): the pretrained base has read disease and
+# term names, not "Answer: C", so letters would measure format, not knowledge.
+register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts",
                   description="held-out HPO diagnosis vignettes (no training stage sees them)"))  # fmt: skip
-register(TaskSpec("hpo_definition", source="heldout",
+register(TaskSpec("hpo_definition", source="heldout", choices="texts",
                   description="held-out HPO term definitions (no training stage sees them)"))  # fmt: skip
 
 
