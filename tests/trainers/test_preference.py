@@ -57,7 +57,10 @@ def test_kto_rows_are_unpaired() -> None:
 def test_pairs_stored_as_whole_conversations_are_split_at_the_prompt() -> None:
     record = preferences(1)[0]
     whole = record.model_copy(
-        update={"chosen": record.prompt + record.chosen, "rejected": record.prompt + record.rejected}
+        update={
+            "chosen": record.prompt + record.chosen,
+            "rejected": record.prompt + record.rejected,
+        }
     )
     assert pair_rows([whole], "test", None) == pair_rows([record], "test", None)
     row = pair_rows([whole], "test", None)[0]

@@ -122,6 +122,7 @@ def train_preference(
     budget = TimeBudgetCallback(cfg.max_time_s)
     trainer = trainer_for(loss, model_path, tokenizer, train, test, cfg, root, checkpoints,
                           [MlflowStepCallback(run), budget, *callbacks])  # fmt: skip
+    budget.attach(trainer)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start

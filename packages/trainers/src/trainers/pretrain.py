@@ -117,6 +117,7 @@ def pretrain(
         processing_class=tokenizer,
         callbacks=[MlflowStepCallback(run), budget],
     )
+    budget.attach(trainer)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start

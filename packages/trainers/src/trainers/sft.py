@@ -91,6 +91,7 @@ def train_sft(
         processing_class=tokenizer,
         callbacks=[MlflowStepCallback(run), budget, *callbacks],
     )
+    budget.attach(trainer)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
