@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
@@ -32,9 +33,9 @@ class Disease:
     onsets: tuple[str, ...] = ()
     genes: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def phenotype_ids(self) -> frozenset[str]:
-        """HPO ids of the annotated phenotypes."""
+        """HPO ids of the annotated phenotypes (computed once: the hot path of distractor search)."""
         return frozenset(p.hpo_id for p in self.phenotypes)
 
 
