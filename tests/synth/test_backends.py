@@ -120,3 +120,18 @@ def test_params_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"params.yaml: synth.judge.open_treshold: unknown key"):
         parse_section({"synth": {"sample": {"panel": [{"backend": "kb"}]},
                                  "judge": {"open_treshold": 1}}}, "synth", SynthConfig)  # fmt: skip
+
+
+def test_model_identity_changes_with_the_weights(tiny_llama, tmp_path):
+    import shutil
+
+    from synth.backends.hf import model_fingerprint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_llama, copy)
+    assert model_fingerprint(copy) == model_fingerprint(tiny_llama)
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # "retrained": same path, same size, different bytes
+    weights.write_bytes(bytes(data))
+    assert model_fingerprint(copy) != model_fingerprint(tiny_llama)

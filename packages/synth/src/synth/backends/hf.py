@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from synth.backends.base import Backend, Generation, Request
 
@@ -11,6 +13,26 @@ FALLBACK_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}assistant: {% endif %}"
 )
+
+
+def model_fingerprint(path: str | Path, window: int = 1 << 20) -> str:
+    """Identity of a model folder: names, sizes and head/tail bytes of its files.
+
+    It goes into the cache key, so retrained weights at the same path are never served stale
+    completions; reading only 2 MiB per file keeps it fast for multi-GB checkpoints.
+    """
+    digest = hashlib.md5()
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(root).as_posix()}\0{size}\0".encode())
+        with file.open("rb") as fh:
+            digest.update(fh.read(window))
+            if size > 2 * window:
+                fh.seek(-window, 2)
+                digest.update(fh.read(window))
+    return digest.hexdigest()[:12]
 
 
 class TransformersBackend(Backend):
@@ -22,7 +44,7 @@ class TransformersBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        super().__init__(path)
+        super().__init__(f"{path}@{model_fingerprint(path)}")
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.tokenizer.padding_side = "left"  # generation appends on the right
