@@ -120,3 +120,17 @@ def test_llm_judge_counts_unparsed_with_reasons():
     bad, metrics = judge([_mc()], completions, "fake", None, BiasedJudge(0, garbage=True), 0.8, 0)
     assert bad == [] and metrics["unparsed"] == 2
     assert "no score for responses" in metrics["unparsed_examples"][0]
+
+
+def test_gold_agreement():
+    from data_core.schemas import Judgement
+    from synth.judge import gold_agreement
+
+    def j(pid, score, ok):
+        return Judgement(prompt_id=pid, model="m", score=score, judge="x", verified=ok)
+
+    assert (
+        gold_agreement([j("a", 9, True), j("a", 2, False), j("b", 3, True), j("b", 5, False)])
+        == 0.5
+    )
+    assert gold_agreement([j("a", 9, True)]) is None

@@ -85,3 +85,17 @@ def test_heldout_ids_never_feed_training(toy_kb, small_config):
     children = [r for r in evolved if r.meta.get("parent")]
     assert children and all(r.id.startswith(r.meta["parent"] + "~") for r in children)
     assert all(r.difficulty is not None and 1 <= r.difficulty <= 10 for r in kept)
+
+
+def test_heldout_definitions_never_appear_in_training_text(toy_kb, small_config):
+    cfg = small_config()
+    records, _, _ = synthesize_kb(toy_kb, cfg)
+    evolved, _ = evolve(records, cfg, toy_kb)
+    noisy = KbBackend(toy_kb, error_rate=1.0, detail_rate=1.0).generate(_requests(evolved))
+    texts = [m.content for r in evolved for m in r.messages] + [g.text for g in noisy]
+    corpus = "\n".join(texts)
+    heldout = [
+        t.definition for t in toy_kb.terms.values() if t.definition and toy_kb.is_heldout(t.id)
+    ]
+    assert heldout
+    assert not [d for d in heldout if d in corpus]

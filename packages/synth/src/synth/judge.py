@@ -195,15 +195,31 @@ def judge(
                                  judge=judge_name,
                                  verified=verify(record, c.text, open_threshold)))  # fmt: skip
     verified = [j.verified for j in out if j.verified is not None]
+    agree_gold = gold_agreement(out)
     metrics: dict[str, Any] = {
         "judgements": len(out), "completions": len(completions), **stats,
         "verified_rate": round(sum(verified) / len(verified), 4) if verified else None,
         "unparsed_examples": examples,
+        "gold_agreement": round(agree_gold, 4) if agree_gold is not None else None,
         "position_agreement": round(sum(agreements) / len(agreements), 4) if agreements else None,
         "score_mean_by_model": {m: round(sum(s) / len(s), 3) for m, s in _by_model(out).items()},
         "verified_rate_by_model": {m: round(sum(v) / len(v), 4) for m, v in _verified(out).items()},
     }  # fmt: skip
     return out, metrics
+
+
+def gold_agreement(judgements: list[Judgement]) -> float | None:
+    """Share of (verified, unverified) answer pairs to one prompt that the scores order correctly."""
+    groups: dict[str, list[Judgement]] = defaultdict(list)
+    for j in judgements:
+        groups[j.prompt_id].append(j)
+    pairs = right = 0
+    for group in groups.values():
+        good = [j.score for j in group if j.verified is True]
+        bad = [j.score for j in group if j.verified is False]
+        pairs += len(good) * len(bad)
+        right += sum(g > b for g in good for b in bad)
+    return right / pairs if pairs else None
 
 
 def _by_model(judgements: list[Judgement]) -> dict[str, list[float]]:

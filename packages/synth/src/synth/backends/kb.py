@@ -61,7 +61,8 @@ def mc_rationale(kb: KnowledgeBase, meta: dict[str, Any], letter: str, detailed:
     if kind == "hierarchy":
         child, parent = kb.terms[meta["subject"]], kb.terms[oid]
         text = f"'{child.name}' is a more specific kind of '{parent.name}'."
-        if detailed and parent.definition:
+        if detailed and parent.definition and not kb.is_heldout(parent.id):
+            # Held-out definitions only ever appear in the held-out eval (hpo_definition).
             text += f" '{parent.name}' is defined as: {parent.definition}"
         return text
     term = kb.terms[oid]
@@ -90,7 +91,7 @@ def teacher_answer(
         target = term.id
         if wrong:  # a sibling's definition: plausible, on topic, and wrong
             sibs = sorted({c for p in term.parents for c in kb.children.get(p, ())} - {term.id})
-            sibs = [s for s in sibs if kb.terms[s].definition]
+            sibs = [s for s in sibs if kb.terms[s].definition and not kb.is_heldout(s)]
             if sibs:
                 target = rng.choice(sibs)
         text = definition_answer(kb, target, detailed)
