@@ -80,33 +80,40 @@ def completion_logps(
     return out
 
 
+def pair_logps(
+    model: Any, tokenizer: Any, pairs: Sequence[dict[str, Messages]],
+    max_length: int = 512, batch_size: int = 16,
+) -> tuple[list[float], list[float]]:  # fmt: skip
+    """(log p(chosen | prompt), log p(rejected | prompt)) for every pair."""
+    prompts = [p["prompt"] for p in pairs]
+    chosen = completion_logps(model, tokenizer, prompts, [p["chosen"] for p in pairs],
+                              max_length, batch_size)  # fmt: skip
+    rejected = completion_logps(model, tokenizer, prompts, [p["rejected"] for p in pairs],
+                                max_length, batch_size)  # fmt: skip
+    return chosen, rejected
+
+
 def preference_accuracy(
-    policy: Any, reference: Any | None, tokenizer: Any, pairs: Sequence[dict[str, Messages]],
-    beta: float = 0.1, max_length: int = 512, batch_size: int = 16,
-) -> dict[str, float]:  # fmt: skip
-    """Held-out pair metrics: how often the chosen answer wins.
+    policy: tuple[list[float], list[float]],
+    reference: tuple[list[float], list[float]] | None,
+    beta: float = 0.1,
+) -> dict[str, float]:
+    """Held-out pair metrics from (chosen, rejected) log-probs: how often the chosen answer wins.
 
     `likelihood_accuracy`: log p_policy(chosen) > log p_policy(rejected), comparable across models.
     `reward_accuracy`: implicit DPO reward beta*log(p_policy/p_ref), chosen > rejected (ties
     count half, so a policy equal to its reference scores 0.5, chance).
     """
-    prompts = [p["prompt"] for p in pairs]
-    chosen = completion_logps(policy, tokenizer, prompts, [p["chosen"] for p in pairs],
-                              max_length, batch_size)  # fmt: skip
-    rejected = completion_logps(policy, tokenizer, prompts, [p["rejected"] for p in pairs],
-                                max_length, batch_size)  # fmt: skip
-    n = max(len(pairs), 1)
+    chosen, rejected = policy
+    n = max(len(chosen), 1)
     result = {
-        "pairs": float(len(pairs)),
+        "pairs": float(len(chosen)),
         "likelihood_accuracy": sum(c > r for c, r in zip(chosen, rejected, strict=True)) / n,
         "logps_chosen": sum(chosen) / n,
         "logps_rejected": sum(rejected) / n,
     }
     if reference is not None:
-        ref_c = completion_logps(reference, tokenizer, prompts, [p["chosen"] for p in pairs],
-                                 max_length, batch_size)  # fmt: skip
-        ref_r = completion_logps(reference, tokenizer, prompts, [p["rejected"] for p in pairs],
-                                 max_length, batch_size)  # fmt: skip
+        ref_c, ref_r = reference
         margins = [beta * ((c - rc) - (r - rr))
                    for c, rc, r, rr in zip(chosen, ref_c, rejected, ref_r, strict=True)]  # fmt: skip
         wins = sum(1.0 if m > 1e-6 else 0.5 if abs(m) <= 1e-6 else 0.0 for m in margins)

@@ -25,7 +25,7 @@ from trainers.common import (
     training_kwargs,
 )
 from trainers.config import LOSSES, PreferenceConfig
-from trainers.evaluate import preference_accuracy
+from trainers.evaluate import pair_logps, preference_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,17 @@ def train_preference(
         raise DataCoreError(f"{loss}: no training pairs")
     cfg = cfg.for_loss(loss)
     local = bool(test) and not is_distributed()  # sharded models: rely on TRL's eval metrics
-    reference = (
-        AutoModelForCausalLM.from_pretrained(
+    logps = lambda model: pair_logps(  # noqa: E731
+        model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size
+    )
+    ref_logps = None
+    if local:  # the reference's log-probs serve both "before" (policy = reference) and "after"
+        reference = AutoModelForCausalLM.from_pretrained(
             model_path, trust_remote_code=False, **model_init_kwargs(cfg)
         )
-        if local
-        else None
-    )
-    evaluate = lambda policy: preference_accuracy(  # noqa: E731
-        policy, reference, tokenizer, test, cfg.beta, cfg.max_length, cfg.per_device_eval_batch_size
-    )
-    before = evaluate(reference) if local else {}
+        ref_logps = logps(reference)
+        del reference
+    before = preference_accuracy(ref_logps, ref_logps, cfg.beta) if local else {}
     resume = prepare_checkpoints(checkpoints, fingerprint)
     budget = TimeBudgetCallback(cfg.max_time_s)
     trainer = trainer_for(loss, model_path, tokenizer, train, test, cfg, root, checkpoints,
@@ -128,7 +128,7 @@ def train_preference(
     seconds = time.perf_counter() - start
     set_chat_stop_tokens(trainer.model, tokenizer)
     if local:
-        after = evaluate(trainer.model)
+        after = preference_accuracy(logps(trainer.model), ref_logps, cfg.beta)
     elif test:
         after = {k.removeprefix("eval_").replace("/", "_"): v
                  for k, v in trainer.evaluate().items()}  # fmt: skip
