@@ -84,18 +84,23 @@ def option_logliks(
         size = max(1, min(max_batch, batch_tokens // max(longest, 1)))
         chunk = single[start : start + size]
         start += size
-        # left padding: every context ends at the last column, so only that column's logits are
-        # computed (logits_to_keep=1) -- the vocabulary projection is most of a small model's work
+        # Right padding and no attention mask: under the causal mask the trailing pads cannot reach
+        # the real tokens, and attention runs its mask-free causal kernel. Only the rows' last
+        # positions go through the vocabulary projection (logits_to_keep): most of a small
+        # model's work otherwise.
         ids = torch.full((len(chunk), longest), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
         for row, i in enumerate(chunk):
             ctx = encoded[i][0]
-            ids[row, longest - len(ctx) :] = torch.tensor(ctx)
-            mask[row, longest - len(ctx) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                       position_ids=positions.to(device), logits_to_keep=1).logits  # fmt: skip
-        logprobs = torch.log_softmax(logits[:, -1].float(), -1)
+            ids[row, : len(ctx)] = torch.tensor(ctx)
+        last = [len(encoded[i][0]) - 1 for i in chunk]
+        keep = sorted(set(last))
+        logits = model(
+            input_ids=ids.to(device), logits_to_keep=torch.tensor(keep, device=device)
+        ).logits
+        column = torch.tensor([keep.index(p) for p in last], device=device)
+        logprobs = torch.log_softmax(
+            logits[torch.arange(len(chunk), device=device), column].float(), -1
+        )
         greedy = logprobs.argmax(-1)
         for row, i in enumerate(chunk):
             toks = [c[0] for c in encoded[i][1]]
