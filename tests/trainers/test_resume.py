@@ -72,3 +72,23 @@ def test_stale_checkpoints_are_not_resumed(tmp_path, tokenizer, tiny_model_dir) 
     # other data: the old checkpoint belongs to another recipe, so training starts fresh
     metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v2"})
     assert metrics["resumed_from"] == "" and metrics["global_step"] == 2
+
+
+class LearningRates(TrainerCallback):
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        self.values.append(lr_scheduler.get_last_lr()[0])
+
+
+def test_time_budget_shrinks_the_schedule(tmp_path, tokenizer, tiny_model_dir) -> None:
+    train = conversations(instructions(48), "train", None)  # 40 conversations: 10 steps an epoch
+    cfg = SftConfig(output_dir="sft", num_train_epochs=100, per_device_train_batch_size=4,
+                    max_length=128, learning_rate=1e-3, save_steps=10_000, max_time_s=6)  # fmt: skip
+    lrs = LearningRates()
+    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, tmp_path / "ck",
+                        {"budget": 1}, callbacks=[lrs])  # fmt: skip
+    assert metrics["stopped_by_time_budget"] and metrics["global_step"] < 1000
+    assert (tmp_path / "sft" / "model.safetensors").exists()  # saved although stopped early
+    assert lrs.values[-1] < 0.35 * max(lrs.values)  # the schedule decayed within the budget

@@ -81,3 +81,19 @@ def test_knowledge_sentences_are_deterministic() -> None:
     assert "In Disease 0, seizure is seen very frequently." in sentences
     assert "Disease 0 is not associated with fever." in sentences
     assert "Disease 0 is caused by variants in ABC1." in sentences
+
+
+def test_knowledge_can_follow_the_heldout_split() -> None:
+    from data_core.splits import split_of
+    from trainers.config import DiseaseSplit
+
+    phen = {"hpo_id": "HP:1", "name": "Seizure", "aspect": "P", "frequency": None, "onset": None}
+    frame = pl.DataFrame([{"id": f"OMIM:{i}", "name": f"D{i}", "genes": [], "phenotypes": [phen]}
+                          for i in range(300)])  # fmt: skip
+    cfg = KnowledgeConfig(min_phenotypes=1, max_diseases=None,
+                          split=DiseaseSplit(part="heldout", fraction=0.1, salt="s"))  # fmt: skip
+    from trainers.knowledge import select_diseases
+
+    ids = select_diseases(frame, cfg)["id"].to_list()
+    assert ids and all(split_of(i, 0.1, "s") == "test" for i in ids)
+    assert len(ids) == sum(split_of(f"OMIM:{i}", 0.1, "s") == "test" for i in range(300))
