@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import random
 import time
 from collections.abc import Sequence
@@ -107,6 +109,18 @@ def teacher_answer(
     return f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed)}"
 
 
+def teacher_fingerprint(kb: KnowledgeBase) -> str:
+    """Identity of the teacher for cache keys: its code, the knowledge base size and split.
+
+    Like a model's weights, a change to either must not be answered from old cache rows.
+    """
+    import synth.kb as kb_module
+
+    parts = [inspect.getsource(kb_module), inspect.getsource(inspect.getmodule(KbBackend)),
+             f"{len(kb.diseases)}:{len(kb.terms)}:{kb.heldout_fraction}:{kb.heldout_salt}"]  # fmt: skip
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
 class KbBackend(Backend):
     """Deterministic given the request (seed and sample included), like a seeded LLM."""
 
@@ -116,7 +130,8 @@ class KbBackend(Backend):
         self, kb: KnowledgeBase, error_rate: float = 0.0, detail_rate: float = 0.5,
         latency_s: float = 0.0, model: str | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(model or ("kb" if error_rate == 0 else f"kb-noisy-{error_rate:g}"))
+        name = model or ("kb" if error_rate == 0 else f"kb-noisy-{error_rate:g}")
+        super().__init__(f"{name}@{teacher_fingerprint(kb)}")
         self.kb, self.error_rate, self.detail_rate = kb, error_rate, detail_rate
         self.latency_s = latency_s  # simulated teacher latency (used by the crash test)
 
