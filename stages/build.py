@@ -1,5 +1,6 @@
 """DVC stage `build`: judged completions -> data/sets/{sft,preferences}.{parquet,jsonl} + card."""
 
+import time
 from pathlib import Path
 
 from data_core.cli import stage_main
@@ -27,10 +28,12 @@ def main(root: Path) -> None:
            "manual": root / "data/clean/instructions.parquet"}  # fmt: skip
     sets = root / "data/sets"
     with stage_run("build", raw, root=root) as run:
+        start = time.perf_counter()
         sft, prefs, metrics = build_sets(
             read_records(src["scored"], Instruction), read_records(src["completions"], Completion),
             read_records(src["judgements"], Judgement), read_records(src["manual"], Instruction),
             cfg.build)  # fmt: skip
+        metrics["seconds"] = round(time.perf_counter() - start, 2)
         write_records(sets / "sft.parquet", sft, Instruction)
         export_chat_jsonl(sets / "sft.jsonl", sft)
         write_records(sets / "preferences.parquet", prefs, Preference)

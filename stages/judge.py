@@ -1,5 +1,6 @@
 """DVC stage `judge`: completions -> judgements (data/synth/judgements.parquet)."""
 
+import time
 from pathlib import Path
 
 from data_core.cli import stage_main
@@ -18,6 +19,7 @@ def main(root: Path) -> None:
            "completions": root / "data/synth/completions.parquet"}  # fmt: skip
     out = root / "data/synth/judgements.parquet"
     with stage_run("judge", raw, root=root) as run:
+        start = time.perf_counter()
         records = read_records(src["scored"], Instruction)
         completions = read_records(src["completions"], Completion)
         kb = open_kb(root, cfg)
@@ -29,6 +31,7 @@ def main(root: Path) -> None:
         if backend is not None:
             metrics.update(backend_metrics({name: backend}))
             backend.close()
+        metrics["seconds"] = round(time.perf_counter() - start, 2)
         write_records(out, judgements, Judgement)
         write_json(root / "metrics/judge.json", metrics)
         for name_, path in src.items():
