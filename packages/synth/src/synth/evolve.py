@@ -12,7 +12,7 @@ from synth.backends import Backend, Request, Sampling, as_messages
 from synth.config import SynthConfig
 from synth.kb import KnowledgeBase
 from synth.synthesize import parse_generated, to_instruction
-from synth.teacher import LETTERS, definition_mc_item, pick_findings, vignette_text
+from synth.teacher import LETTERS, definition_mc_item, format_mc, pick_findings, vignette_text
 
 CONSTRAINTS = {
     "mc": "Justify the choice by naming the finding that best separates the two most likely options.",
@@ -124,7 +124,7 @@ def evolve(
             prompt = as_messages(record.messages)[0]["content"]
             children.append(Instruction(
                 id=f"{record.id}~{op}", source=record.source, type="mc",
-                messages=[Message(role="user", content=_mc(item)),
+                messages=[Message(role="user", content=format_mc(item["question"], item["options"])),
                           Message(role="assistant", content=answer)],
                 options=item["options"], answer=item["answer"],
                 meta={**record.meta, "parent": record.id, "evolution": op, "gold":
@@ -134,9 +134,3 @@ def evolve(
               "by_operation": dict(Counter(c.meta["evolution"] for c in children)),
               "skipped": dict(skipped)}  # fmt: skip
     return [*records, *children], counts
-
-
-def _mc(item: dict[str, Any]) -> str:
-    from synth.teacher import format_mc
-
-    return format_mc(item["question"], item["options"])

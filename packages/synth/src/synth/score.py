@@ -116,7 +116,7 @@ def score(
     dropped: Counter[str] = Counter()
     if backend is None:
         assert kb is not None
-        annotated = [(*_kb_pair(kb, r),) for r in records]
+        annotated = [_kb_pair(kb, r) for r in records]
     else:
         annotated = llm_scores(backend, records, seed)
     kept: list[Instruction] = []
