@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 
+import openai
 from data_core.errors import ConfigError, SourceError
-from tenacity import retry, stop_after_attempt, wait_exponential
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from evals.backends import GenerationConfig
+
+# transient failures only: a 4xx (bad request, unsupported echo) will not get better by retrying
+TRANSIENT = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+_retry = retry(retry=retry_if_exception_type(TRANSIENT), stop=stop_after_attempt(4),
+               wait=wait_exponential(min=1, max=20), reraise=True)  # fmt: skip
 
 
 class OpenAIBackend:
     """Chat completions for generation; completions echo + logprobs for log-likelihood."""
 
-    def __init__(self, name: str, model: str, *, base_url: str | None, api_key_env: str | None):
+    def __init__(self, name: str, model: str, *, base_url: str | None, api_key_env: str | None,
+                 http_client=None) -> None:  # fmt: skip
         from openai import OpenAI
 
         key = os.environ.get(api_key_env) if api_key_env else None
@@ -21,17 +28,18 @@ class OpenAIBackend:
             raise ConfigError(f"model {name!r}: environment variable {api_key_env} is not set")
         self.name, self.model = name, model
         # the key is passed to the client only; never logged or written anywhere
-        self.client = OpenAI(base_url=base_url, api_key=key or "EMPTY", max_retries=0)
+        self.client = OpenAI(base_url=base_url, api_key=key or "EMPTY", max_retries=0,
+                             http_client=http_client)  # fmt: skip
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
         """Raw text: /completions scores it as is and /chat/completions applies the server's template."""
         return user_text, False
 
-    @retry(stop=stop_after_attempt(4), wait=wait_exponential(min=1, max=20), reraise=True)
+    @_retry
     def _complete(self, **kwargs):
         return self.client.completions.create(model=self.model, **kwargs)
 
-    @retry(stop=stop_after_attempt(4), wait=wait_exponential(min=1, max=20), reraise=True)
+    @_retry
     def _chat(self, **kwargs):
         return self.client.chat.completions.create(model=self.model, **kwargs)
 
