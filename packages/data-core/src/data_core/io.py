@@ -20,6 +20,9 @@ from data_core.schemas import Instruction, Message
 
 M = TypeVar("M", bound=BaseModel)
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 
 
@@ -36,6 +39,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes 0600 files; give the result the usual umask mode
+            os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
