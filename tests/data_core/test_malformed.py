@@ -142,11 +142,3 @@ def test_missing_file_names_the_source(tmp_path):
 
     with pytest.raises(SourceError, match=r"no such file.*'mine'"):
         read_source(tmp_path / "nope.jsonl", "medqa", "mine")
-
-
-def test_atomic_writes_get_normal_file_modes(tmp_path):
-    from data_core.io import write_text
-
-    write_text(tmp_path / "out.txt", "x")
-    assert (tmp_path / "out.txt").stat().st_mode & 0o044 == 0o044  # group/other can read
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temp file left behind
