@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import instructions
 from datasets import Dataset
 from trainers.config import SftConfig
 from trainers.evaluate import assistant_labels
 from trainers.sft import conversations, sft_config
 from trl import SFTTrainer
+
+from tests.trainers.conftest import instructions
 
 
 def _supervised_text(tokenizer, ids, labels) -> str:

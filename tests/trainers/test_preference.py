@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import preferences
 from trainers.config import PreferenceConfig
 from trainers.preference import pair_rows, train_preference, unpaired_rows
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.trainers.conftest import preferences
 
 
 class FakeRun:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import instructions
 from trainers.config import SftConfig
 from trainers.sft import conversations, train_sft
 from transformers import AutoModelForCausalLM, TrainerCallback
+
+from tests.trainers.conftest import instructions
 
 
 class Crash(RuntimeError):

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import mlflow
 import yaml
-from conftest import TINY_MODEL, instructions, preferences
 from data_core.io import write_records
 from data_core.schemas import Instruction, Preference
 from trainers.common import save_model_dir
 from trainers.pretrain import new_model
+
+from tests.trainers.conftest import TINY_MODEL, instructions, preferences
 
 STAGES = Path(__file__).resolve().parents[2] / "stages"
 TRAIN = {"per_device_train_batch_size": 4, "max_length": 128, "logging_steps": 1, "save_steps": 50,
