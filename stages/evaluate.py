@@ -28,6 +28,7 @@ def main(root: Path) -> None:
             run.log_output(path, name)
         # one flat metric per model x task (e.g. sft.medqa.acc) so MLflow can chart them
         run.log_metrics({k: v for k, v in flatten(result.metrics["models"]).items()})
+        run.log_metrics({f"cache_{k}": v for k, v in result.metrics["cache"].items()})
         run.log_artifact(root / cfg.metrics)
 
 

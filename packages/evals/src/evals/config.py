@@ -64,6 +64,7 @@ class EvaluateConfig(Strict):
     heldout_items: str = "data/synth/heldout_eval.parquet"
     predictions_dir: str = "data/eval/predictions"
     metrics: str = "metrics/eval.json"
+    cache_dir: str | None = "data/eval/cache"  # finished (model, task) units: resume; None: off
     models: list[ModelSpec] = Field(min_length=1)
     tasks: list[TaskRun] = Field(min_length=1)
     chat_template: Literal["auto", "always", "never"] = "auto"  # auto: when the model has one

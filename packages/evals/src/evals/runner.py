@@ -15,6 +15,7 @@ from data_core.io import atomic_path
 from data_core.schemas import EvalItem
 
 from evals.backends import GenerationConfig, load_backend
+from evals.cache import UnitCache, model_fingerprint, unit_key
 from evals.config import EvaluateConfig, TaskRun
 from evals.prompts import build_prompt, fewshot_exemplars
 from evals.scorers import score_best_of_n, score_generate, score_loglik, score_self_consistency
@@ -117,18 +118,27 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
                                              "num_fewshot": run.num_fewshot}  # fmt: skip
     outcomes: dict[tuple[str, str], list[bool]] = {}
     pred_dir = root / cfg.predictions_dir
+    cache = UnitCache(root / cfg.cache_dir if cfg.cache_dir else None)
+    chat_pref = {"auto": None, "always": True, "never": False}[cfg.chat_template]
     for model in cfg.models:
         t0 = time.perf_counter()
-        backend = load_backend(
-            model, batch_tokens=cfg.batch_tokens, device=cfg.device, max_length=cfg.max_length
-        )
-        chat_pref = {"auto": None, "always": True, "never": False}[cfg.chat_template]
+        fingerprint = model_fingerprint(model, root)
+        backend = None  # loaded on the first unit the cache does not hold
         per_model: dict[str, Any] = {}
         for run, spec, items, prompts in tasks:
             t1 = time.perf_counter()
-            formatted = [backend.format_prompt(p, chat=chat_pref) for p in prompts]
-            chat = bool(formatted and formatted[0][1])
-            rows = _score(backend, spec, run, items, [f[0] for f in formatted], chat, cfg)
+            key = unit_key(fingerprint, run, items, prompts, cfg)
+            rows = cache.get(model.name, run.name, key)
+            if rows is None:
+                if backend is None:
+                    backend = load_backend(model, batch_tokens=cfg.batch_tokens,
+                                           device=cfg.device, max_length=cfg.max_length)  # fmt: skip
+                formatted = [backend.format_prompt(p, chat=chat_pref) for p in prompts]
+                chat = bool(formatted and formatted[0][1])
+                rows = _score(backend, spec, run, items, [f[0] for f in formatted], chat, cfg)
+                cache.put(model.name, run.name, key, rows)
+            else:
+                log.info("%s %s: resumed from %s", model.name, run.name, cfg.cache_dir)
             path = pred_dir / f"{model.name}__{run.name}.parquet"
             _write_predictions(path, rows, items, model.name, run.name, spec)
             result.predictions[f"{model.name}__{run.name}"] = path
@@ -139,6 +149,7 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
                      per_model[run.name]["acc"], len(items), per_model[run.name]["seconds"])  # fmt: skip
         result.metrics["models"][model.name] = per_model
         result.metrics["timing_s"][model.name] = round(time.perf_counter() - t0, 3)
+    result.metrics["cache"] = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
     for a, b in cfg.comparisons:
         for run, *_ in tasks:
             xa, xb = outcomes[a, run.name], outcomes[b, run.name]
