@@ -12,6 +12,7 @@ import pytest
 import yaml
 from data_core.config import parse_section
 from data_core.errors import ConfigError, SourceError
+from evals import runner
 from evals.config import EvaluateConfig, ReportConfig
 from evals.report import write_report
 from evals.runner import evaluate
@@ -114,6 +115,39 @@ def test_config_errors_name_the_key(tiny_model):
     bad["evaluate"]["modles"] = []
     with pytest.raises(ConfigError, match=r"evaluate\.modles: unknown key"):
         parse_section(bad, "evaluate", EvaluateConfig)
+
+
+def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, tiny_model,
+                                                                   monkeypatch):  # fmt: skip
+    params = _params(tiny_model)
+    params["evaluate"]["chat_template"] = "never"
+    params["evaluate"]["tasks"] = [
+        {"name": "medqa", "limit": 6},
+        {"name": "medqa", "label": "medqa_chat_gen", "scorer": "generate", "limit": 6,
+         "chat_template": "always"},
+    ]  # fmt: skip
+    dup = {**params["evaluate"], "tasks": [{"name": "medqa"}, {"name": "medqa"}]}
+    with pytest.raises(ConfigError, match=r"distinct `label`s: \['medqa', 'medqa'\]"):
+        parse_section({"evaluate": dup}, "evaluate", EvaluateConfig)
+    seen = []
+    real = runner._score
+
+    def spy(backend, spec, run, items, prompts, chat, cfg):
+        seen.append((run.key, chat, prompts[0]))
+        return real(backend, spec, run, items, prompts, chat, cfg)
+
+    monkeypatch.setattr(runner, "_score", spy)
+    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    m = result.metrics
+    assert set(m["models"]["base"]) == {"medqa", "medqa_chat_gen"}
+    assert m["tasks"]["medqa_chat_gen"] == {"task": "medqa", "items": 6, "scorer": "generate",
+                                            "num_fewshot": 0}  # fmt: skip
+    assert set(m["comparisons"]["sft_vs_base"]) == {"medqa", "medqa_chat_gen"}
+    assert (eval_files / "data/eval/predictions/sft__medqa_chat_gen.parquet").exists()
+    by_key = {k: (chat, prompt) for k, chat, prompt in seen}
+    assert by_key["medqa"][0] is False and not by_key["medqa"][1].startswith("<|")
+    assert by_key["medqa_chat_gen"][0] is True  # the model's template wraps this run only
+    assert "<|start_header_id|>user<|end_header_id|>" in by_key["medqa_chat_gen"][1]
 
 
 def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_model):

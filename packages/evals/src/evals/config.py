@@ -26,11 +26,18 @@ class TaskRun(Strict):
     """One task as evaluated: a registered task name and how to score it."""
 
     name: str
+    label: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")  # metrics key; default: name
     scorer: Scorer = "loglik"
     num_fewshot: int = Field(0, ge=0)
     choices: Literal["letters", "texts"] | None = None  # default: the task's
+    chat_template: Literal["auto", "always", "never"] | None = None  # default: evaluate's
     limit: int | None = Field(None, ge=1)
     optional: bool = False  # skip (and say so) when the items file is absent
+
+    @property
+    def key(self) -> str:
+        """Where this run's numbers go: metrics, predictions file, comparisons."""
+        return self.label or self.name
 
     @field_validator("name")
     @classmethod
@@ -84,6 +91,9 @@ class EvaluateConfig(Strict):
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique: {names}")
+        keys = [t.key for t in self.tasks]
+        if len(set(keys)) != len(keys):  # e.g. medqa greedy and medqa self-consistency
+            raise ValueError(f"two runs of one task need distinct `label`s: {keys}")
         for a, b in self.comparisons:
             for n in (a, b):
                 if n not in names:

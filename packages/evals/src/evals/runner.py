@@ -108,18 +108,18 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
         spec = get_task(run.name)
         source = root / (cfg.heldout_items if spec.source == "heldout" else cfg.eval_items)
         if run.optional and spec.source != "file" and not source.exists():
-            log.warning("task %s skipped: %s not found", run.name, source)
-            result.skipped.append(run.name)
+            log.warning("task %s skipped: %s not found", run.key, source)
+            result.skipped.append(run.key)
             continue
         items = load_items(spec, eval_items=root / cfg.eval_items,
                            heldout_items=root / cfg.heldout_items, limit=run.limit)  # fmt: skip
         tasks.append((run, spec, items, task_prompts(items, run, cfg.fewshot_seed)))
-        result.metrics["tasks"][run.name] = {"items": len(items), "scorer": run.scorer,
-                                             "num_fewshot": run.num_fewshot}  # fmt: skip
+        result.metrics["tasks"][run.key] = {"task": run.name, "items": len(items), "scorer": run.scorer,
+                                            "num_fewshot": run.num_fewshot}  # fmt: skip
     outcomes: dict[tuple[str, str], list[bool]] = {}
     pred_dir = root / cfg.predictions_dir
     cache = UnitCache(root / cfg.cache_dir if cfg.cache_dir else None)
-    chat_pref = {"auto": None, "always": True, "never": False}[cfg.chat_template]
+    chat_prefs = {"auto": None, "always": True, "never": False}
     for model in cfg.models:
         t0 = time.perf_counter()
         fingerprint = model_fingerprint(model, root)
@@ -128,35 +128,36 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
         for run, spec, items, prompts in tasks:
             t1 = time.perf_counter()
             key = unit_key(fingerprint, run, items, prompts, cfg)
-            rows = cache.get(model.name, run.name, key)
+            rows = cache.get(model.name, run.key, key)
             if rows is None:
                 if backend is None:
                     backend = load_backend(model, batch_tokens=cfg.batch_tokens,
                                            device=cfg.device, max_length=cfg.max_length)  # fmt: skip
+                chat_pref = chat_prefs[run.chat_template or cfg.chat_template]
                 formatted = [backend.format_prompt(p, chat=chat_pref) for p in prompts]
                 chat = bool(formatted and formatted[0][1])
                 rows = _score(backend, spec, run, items, [f[0] for f in formatted], chat, cfg)
-                cache.put(model.name, run.name, key, rows)
+                cache.put(model.name, run.key, key, rows)
             else:
-                log.info("%s %s: resumed from %s", model.name, run.name, cfg.cache_dir)
-            path = pred_dir / f"{model.name}__{run.name}.parquet"
-            _write_predictions(path, rows, items, model.name, run.name, spec)
-            result.predictions[f"{model.name}__{run.name}"] = path
-            per_model[run.name] = task_metrics(rows, items, spec, cfg)
-            per_model[run.name]["seconds"] = round(time.perf_counter() - t1, 3)
-            outcomes[model.name, run.name] = [bool(r["correct"]) for r in rows]
-            log.info("%s %s acc=%.4f (%d items, %.1fs)", model.name, run.name,
-                     per_model[run.name]["acc"], len(items), per_model[run.name]["seconds"])  # fmt: skip
+                log.info("%s %s: resumed from %s", model.name, run.key, cfg.cache_dir)
+            path = pred_dir / f"{model.name}__{run.key}.parquet"
+            _write_predictions(path, rows, items, model.name, run.key, spec)
+            result.predictions[f"{model.name}__{run.key}"] = path
+            per_model[run.key] = task_metrics(rows, items, spec, cfg)
+            per_model[run.key]["seconds"] = round(time.perf_counter() - t1, 3)
+            outcomes[model.name, run.key] = [bool(r["correct"]) for r in rows]
+            log.info("%s %s acc=%.4f (%d items, %.1fs)", model.name, run.key,
+                     per_model[run.key]["acc"], len(items), per_model[run.key]["seconds"])  # fmt: skip
         result.metrics["models"][model.name] = per_model
         result.metrics["timing_s"][model.name] = round(time.perf_counter() - t0, 3)
     result.metrics["cache"] = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
     for a, b in cfg.comparisons:
         for run, *_ in tasks:
-            xa, xb = outcomes[a, run.name], outcomes[b, run.name]
+            xa, xb = outcomes[a, run.key], outcomes[b, run.key]
             boot = paired_bootstrap(
                 xa, xb, resamples=cfg.bootstrap.resamples, seed=cfg.bootstrap.seed
             )
-            result.metrics["comparisons"].setdefault(f"{b}_vs_{a}", {})[run.name] = {
+            result.metrics["comparisons"].setdefault(f"{b}_vs_{a}", {})[run.key] = {
                 **boot, "mcnemar_p": mcnemar(xa, xb)["p_value"]}  # fmt: skip
     result.metrics["skipped_tasks"] = result.skipped
     return result
