@@ -66,13 +66,35 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model
 def test_stale_checkpoints_are_not_resumed(tmp_path, tokenizer, tiny_model_dir) -> None:
     records = instructions(24)
     train = conversations(records, "train", None)
-    cfg = SftConfig(output_dir="sft", max_steps=2, save_steps=2, per_device_train_batch_size=4,
+    cfg = SftConfig(output_dir="sft", max_steps=4, save_steps=2, per_device_train_batch_size=4,
                     max_length=128)  # fmt: skip
     ckpt = tmp_path / "checkpoints"
-    train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"})
+    with pytest.raises(Crash):
+        train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"},
+                  callbacks=[CrashAt(3)])  # fmt: skip
+    assert (ckpt / "checkpoint-2").is_dir()
     # other data: the old checkpoint belongs to another recipe, so training starts fresh
-    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v2"})
-    assert metrics["resumed_from"] == "" and metrics["global_step"] == 2
+    steps = Steps()
+    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v2"},
+                        callbacks=[steps])  # fmt: skip
+    assert metrics["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
+
+
+def test_finished_run_leaves_no_checkpoint_and_a_rerun_reproduces_it(
+    tmp_path, tokenizer, tiny_model_dir
+) -> None:
+    train = conversations(instructions(24), "train", None)
+    cfg = SftConfig(output_dir="sft", max_steps=4, save_steps=2, per_device_train_batch_size=4,
+                    max_length=128, learning_rate=5e-3)  # fmt: skip
+    ckpt = tmp_path / "checkpoints"
+    train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"})
+    assert not ckpt.exists()  # `dvc repro -f` must train again, not resume at step 4
+    first = (tmp_path / "sft" / "model.safetensors").read_bytes()
+    steps = Steps()
+    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"},
+                        callbacks=[steps])  # fmt: skip
+    assert metrics["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
+    assert (tmp_path / "sft" / "model.safetensors").read_bytes() == first  # bit for bit
 
 
 class LearningRates(TrainerCallback):

@@ -225,6 +225,9 @@ def save_trained(trainer: Any, tokenizer: Any, out_dir: Path) -> None:
             (tmp / leftover).unlink(missing_ok=True)
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
+        # checkpoints exist to resume an interrupted run; a finished one leaves none, so a forced
+        # re-run (`dvc repro -f`) trains again instead of "resuming" at the last step
+        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
 
 
