@@ -262,6 +262,9 @@ def model_reference(run: Any, out_dir: Path, name: str, root: Path) -> dict[str,
     return {"path": shown, "md5": digest}
 
 
+_RUN_SPECIFIC = ("seconds", "per_second", "runtime", "resumed_from")
+
+
 def model_card(
     out_dir: Path,
     *,
@@ -271,7 +274,13 @@ def model_card(
     recipe: Mapping[str, Any],
     metrics: Mapping[str, Any],
 ) -> Path:
-    """Write README.md (a model card: base, data digests, recipe, metrics) into the model dir."""
+    """Write README.md (a model card: base, data digests, recipe, metrics) into the model dir.
+
+    Timings and resume paths stay out (they are in metrics/<stage>.json and MLflow): the card is
+    part of the model directory whose md5 DVC tracks, so it holds only what the weights depend on
+    and a re-run that reproduces the weights reproduces the directory's md5.
+    """
+    metrics = {k: v for k, v in metrics.items() if not any(w in k for w in _RUN_SPECIFIC)}
     lines = [f"# {title}", "", f"- base: `{base}`", "", "## Data", ""]
     lines += [f"- `{path}` md5 `{digest}`" for path, digest in data.items()]
     lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2, default=str), "```"]
