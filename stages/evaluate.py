@@ -16,13 +16,14 @@ def main(root: Path) -> None:
     params = load_params(root / "params.yaml")
     cfg = parse_section(params, "evaluate", EvaluateConfig)
     with stage_run("evaluate", {"evaluate": params["evaluate"]}, root=root) as run:
+        digests = {}
         for model in cfg.models:
             if model.backend != "openai" and (root / model.path).exists():
-                run.log_input(root / model.path, f"model:{model.name}")
+                digests[model.name] = run.log_input(root / model.path, f"model:{model.name}")
         for path in (cfg.eval_items, cfg.heldout_items):
             if (root / path).exists():
                 run.log_input(root / path)
-        result = evaluate(cfg, root)
+        result = evaluate(cfg, root, digests)
         write_json(root / cfg.metrics, result.metrics)
         for name, path in result.predictions.items():
             run.log_output(path, name)

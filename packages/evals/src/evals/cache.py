@@ -35,10 +35,15 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model: ModelSpec, root: Path) -> dict[str, Any]:
-    """The spec plus the md5 of the local model directory (endpoints: the spec alone)."""
+def model_fingerprint(model: ModelSpec, root: Path, digest: str | None = None) -> dict[str, Any]:
+    """The spec plus the md5 of the local model directory (endpoints: the spec alone).
+
+    `digest`: the directory's md5 when the caller already has it (the stage logs it to MLflow),
+    so that gigabytes of weights are not read twice.
+    """
     local = root / model.path
-    digest = file_digest(local) if model.backend != "openai" and local.exists() else None
+    if digest is None and model.backend != "openai" and local.exists():
+        digest = file_digest(local)
     return {**model.model_dump(exclude={"stage"}), "files_md5": digest}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,13 @@ def _write_predictions(path: Path, rows, items, model: str, task: str, spec: Tas
         frame.write_parquet(tmp, compression="zstd")
 
 
-def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
-    """Every model x every task; per-item predictions to Parquet, metrics dict returned."""
+def evaluate(
+    cfg: EvaluateConfig, root: Path, model_digests: Mapping[str, str] | None = None
+) -> EvalResult:
+    """Every model x every task; per-item predictions to Parquet, metrics dict returned.
+
+    `model_digests`: model name -> md5 of its directory, where the caller has already hashed it.
+    """
     tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem], list[str]]] = []
     result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}, "timing_s": {}})
     for run in cfg.tasks:
@@ -122,7 +128,7 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
     chat_prefs = {"auto": None, "always": True, "never": False}
     for model in cfg.models:
         t0 = time.perf_counter()
-        fingerprint = model_fingerprint(model, root)
+        fingerprint = model_fingerprint(model, root, (model_digests or {}).get(model.name))
         backend = None  # loaded on the first unit the cache does not hold
         per_model: dict[str, Any] = {}
         for run, spec, items, prompts in tasks:
