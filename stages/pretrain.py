@@ -5,6 +5,7 @@ from pathlib import Path
 from data_core.cli import stage_main
 from data_core.config import load_params
 from data_core.io import file_digest
+from data_core.knowledge import parse_domain
 from data_core.tracking import stage_run
 from trainers.common import maybe_run, model_card, model_reference, system_metrics, write_metrics
 from trainers.config import parse
@@ -18,6 +19,7 @@ def main(root: Path) -> None:
     """Pretrain the base model (or take over `model.base_path`)."""
     params = load_params(root / "params.yaml")
     cfg, model_cfg = parse(params, "pretrain"), parse(params, "model")
+    domain = parse_domain(params)
     inputs = {
         "tokenizer": root / "models/tokenizer",
         "hpo_diseases": root / "data/interim/hpo_diseases.parquet",
@@ -25,10 +27,11 @@ def main(root: Path) -> None:
     }
     tokenizer = AutoTokenizer.from_pretrained(inputs["tokenizer"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
-    logged = {"pretrain": params["pretrain"], "model": params["model"]}
+    logged = {"pretrain": params["pretrain"], "model": params["model"],
+              "knowledge": params["knowledge"]}  # fmt: skip
     with maybe_run(stage_run("pretrain", logged, root=root)) as run, system_metrics(run):
-        train, evals = pretrain_corpus(inputs["hpo_diseases"], inputs["passages"], cfg.knowledge,
-                                       cfg.passages_limit, cfg.eval_fraction)  # fmt: skip
+        train, evals = pretrain_corpus(inputs["hpo_diseases"], inputs["passages"], domain,
+                                       cfg.knowledge, cfg.passages_limit, cfg.eval_fraction)  # fmt: skip
         result = pretrain(train, evals, tokenizer, model_cfg, cfg, root,
                           checkpoints=root / "models/checkpoints/pretrain",
                           fingerprint={"params": logged, "data": digests}, run=run)  # fmt: skip

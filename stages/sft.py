@@ -13,7 +13,8 @@ from data_core.schemas import Instruction
 from data_core.tracking import stage_run
 from trainers.common import maybe_run, model_card, model_reference, system_metrics, write_metrics
 from trainers.config import parse
-from trainers.sft import conversations, train_sft
+from trainers.knowledge import pretrain_documents
+from trainers.sft import conversations, replay_documents, train_sft
 from transformers import AutoTokenizer
 
 
@@ -22,16 +23,20 @@ def main(root: Path) -> None:
     """Supervised fine-tuning of the base model."""
     params = load_params(root / "params.yaml")
     cfg = parse(params, "sft")
-    inputs = {"base": root / "models/base", "sft_set": root / "data/sets/sft.parquet"}
+    inputs = {"base": root / "models/base", "sft_set": root / "data/sets/sft.parquet",
+              "hpo_diseases": root / "data/interim/hpo_diseases.parquet",
+              "passages": root / "data/clean/passages.parquet"}  # fmt: skip
     records = read_records(inputs["sft_set"], Instruction)
     train = conversations(records, "train", cfg.max_train_records)
     test = conversations(records, "test", cfg.max_eval_records)
+    replay = replay_documents(pretrain_documents(root, params), round(cfg.replay_ratio * len(train)))
     tokenizer = AutoTokenizer.from_pretrained(inputs["base"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
     with maybe_run(stage_run("sft", {"sft": params["sft"]}, root=root)) as run, system_metrics(run):
         metrics = train_sft(inputs["base"], tokenizer, train, test, cfg, root,
                             checkpoints=root / "models/checkpoints/sft",
-                            fingerprint={"params": params["sft"], "data": digests}, run=run)  # fmt: skip
+                            fingerprint={"params": params["sft"], "data": digests}, run=run,
+                            replay=replay)  # fmt: skip
         if run is None:
             return
         out_dir = root / cfg.output_dir

@@ -192,3 +192,32 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
     done = subprocess.run([sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert done.returncode == 2 and "evaluate.tasks[0].scorer" in done.stderr
+
+
+def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monkeypatch):
+    """A base is asked as cloze ("Question: ... Answer:"); a chat model inside its template, in
+    the training data's instruction format; a task run's own chat_template overrides both."""
+    seen: dict[tuple[str, bool], list[str]] = {}
+
+    def spy(backend, spec, run, items, prompts, chat, cfg):
+        seen[backend.name, chat, run.key] = list(prompts)
+        return [{"id": i.id, "gold": i.answer, "prediction": "A", "correct": i.answer == "A"}
+                for i in items]  # fmt: skip
+
+    monkeypatch.setattr(runner, "_score", spy)
+    params = {"evaluate": {
+        "models": [{"name": "base", "path": str(tiny_model), "chat_template": "never"},
+                   {"name": "sft", "path": str(tiny_model), "chat_template": "always"}],
+        "tasks": [{"name": "hpo_diagnosis", "limit": 3},
+                  {"name": "hpo_diagnosis", "label": "cloze", "limit": 3, "chat_template": "never"}],
+        "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    assert set(seen) == {("base", False, "hpo_diagnosis"), ("sft", True, "hpo_diagnosis"),
+                         ("base", False, "cloze"), ("sft", False, "cloze")}  # fmt: skip
+    cloze = seen["base", False, "hpo_diagnosis"][0]
+    assert cloze.startswith("Question: ") and cloze.endswith("\nAnswer:")
+    assert seen["sft", False, "cloze"] == seen["base", False, "hpo_diagnosis"]
+    chat = seen["sft", True, "hpo_diagnosis"][0]
+    assert "<|start_header_id|>user<|end_header_id|>" in chat and "Question:" not in chat
+    assert "Answer with the letter of the correct option, then explain briefly." in chat
+    assert chat.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from synth.config import SynthConfig
 from synth.kb import KnowledgeBase, load_kb
-from synth.testing import make_tiny_llama, write_toy_hpo
+from synth.testing import TOY_DOMAIN, make_tiny_llama, write_toy_hpo
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def toy_hpo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def toy_kb(toy_hpo: tuple[Path, Path]) -> KnowledgeBase:
-    return load_kb(*toy_hpo, heldout_fraction=0.2, heldout_salt="toy", min_phenotypes=3)
+    return load_kb(*toy_hpo, TOY_DOMAIN, min_phenotypes=3)
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,8 @@ def small_config():
 def _small_config(**overrides: object) -> SynthConfig:
     """A synth config sized for the toy knowledge base."""
     raw: dict[str, object] = {
-        "heldout": {"fraction": 0.2, "salt": "toy", "diagnosis": 10, "definition": 10},
+        "heldout": {"diagnosis": 10, "diagnosis_heldout": 10, "diagnosis_dev": 5,
+                    "definition": 10},
         "synthesize": {
             "counts": {"definition": 20, "diagnosis": 30, "phenotype": 20, "hierarchy": 20},
             "min_phenotypes": 3,

@@ -79,10 +79,26 @@ def test_heldout_ids_never_feed_training(toy_kb, small_config):
     records, evals, _ = synthesize_kb(toy_kb, cfg)
     evolved, _ = evolve(records, cfg, toy_kb)
     kept, _ = score(evolved, cfg.score, toy_kb)
-    assert evals and {e.task for e in evals} == {"hpo_diagnosis", "hpo_definition"}
+    tasks = {"hpo_diagnosis", "hpo_diagnosis_heldout", "hpo_diagnosis_dev", "hpo_definition"}
+    assert evals and {e.task for e in evals} == tasks
     assert all(toy_kb.is_heldout(e.meta["subject"]) for e in evals)
     assert all(len(e.options) == 4 for e in evals)
     assert not any(toy_kb.is_heldout(r.meta["subject"]) for r in kept)
+    # disease questions are about the domain's training part, with training-part options only
+    diseases = [r for r in kept if r.meta["kind"] in ("diagnosis", "phenotype")]
+    assert diseases and all(toy_kb.domain[r.meta["subject"]] == "train" for r in diseases)
+    for r in kept:
+        if r.meta["kind"] == "diagnosis":
+            assert {toy_kb.domain.get(o) for o in r.meta["option_ids"].values()} == {"train"}
+    # the variants: all options of one part (held-out / dev); the main task's gold is held out
+    for e in evals:
+        parts = {toy_kb.domain.get(o) for o in e.meta.get("option_ids", {}).values()}
+        if e.task == "hpo_diagnosis_heldout":
+            assert parts == {"heldout"}
+        elif e.task == "hpo_diagnosis_dev":
+            assert parts == {"dev"}
+        elif e.task == "hpo_diagnosis":
+            assert toy_kb.domain[e.meta["subject"]] == "heldout"
     children = [r for r in evolved if r.meta.get("parent")]
     assert children and all(r.id.startswith(r.meta["parent"] + "~") for r in children)
     assert all(r.difficulty is not None and 1 <= r.difficulty <= 10 for r in kept)
@@ -112,7 +128,8 @@ from synth.evolve import evolve
 from synth.kb import load_kb
 from synth.sample import prompt_messages
 from synth.synthesize import synthesize_kb
-kb = load_kb(Path(sys.argv[1]), Path(sys.argv[2]), 0.2, "toy", 3)
+from synth.testing import TOY_DOMAIN
+kb = load_kb(Path(sys.argv[1]), Path(sys.argv[2]), TOY_DOMAIN, 3)
 cfg = SynthConfig.model_validate(json.loads(sys.argv[3]))
 records, evals, _ = synthesize_kb(kb, cfg)
 evolved, _ = evolve(records, cfg, kb)

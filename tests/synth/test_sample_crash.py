@@ -15,7 +15,7 @@ from data_core.io import write_records
 from data_core.schemas import Instruction
 from synth.kb import load_kb
 from synth.synthesize import synthesize_kb
-from synth.testing import write_toy_hpo
+from synth.testing import TOY_DOMAIN, write_toy_hpo
 
 REPO = Path(__file__).resolve().parents[2]
 PANEL = [{"backend": "kb", "n": 1}, {"backend": "noisy", "n": 2}]
@@ -24,11 +24,10 @@ PANEL = [{"backend": "kb", "n": 1}, {"backend": "noisy", "n": 2}]
 def _setup(root: Path, small_config) -> int:
     diseases, terms = write_toy_hpo(root / "data/interim")
     cfg = small_config()
-    kb = load_kb(diseases, terms, 0.2, "toy", 3)
+    kb = load_kb(diseases, terms, TOY_DOMAIN, 3)
     records, _, _ = synthesize_kb(kb, cfg)
     write_records(root / "data/synth/scored.parquet", records, Instruction)
-    params = {"synth": {
-        "heldout": {"fraction": 0.2, "salt": "toy"},
+    params = {"knowledge": TOY_DOMAIN.model_dump(), "synth": {
         "synthesize": {"min_phenotypes": 3},
         # Simulated teacher latency, so that the kill lands in the middle of the run.
         "backends": {"kb": {"kind": "kb", "latency_s": 0.01},

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import yaml
 from data_core.io import read_records, write_records
+from data_core.knowledge import domain_parts
 from data_core.schemas import EvalItem, Instruction, Message, Passage, Preference
-from synth.testing import write_toy_hpo
+from synth.testing import TOY_DOMAIN, write_toy_hpo
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ["synthesize", "evolve", "score", "sample", "judge", "build"]
@@ -34,8 +36,9 @@ def test_pipeline_on_toy_hpo(tmp_path):
         ],
     )
     write_records(tmp_path / "data/clean/instructions.parquet", [manual], Instruction)
-    params = {"synth": {
-        "heldout": {"fraction": 0.2, "salt": "toy", "diagnosis": 12, "definition": 12},
+    params = {"knowledge": TOY_DOMAIN.model_dump(), "synth": {
+        "heldout": {"diagnosis": 12, "diagnosis_heldout": 12, "diagnosis_dev": 6,
+                    "definition": 12},
         "backends": {"kb": {"kind": "kb"}, "low": {"kind": "kb", "error_rate": 0.15},
                      "high": {"kind": "kb", "error_rate": 0.45}},
         "synthesize": {"counts": {"definition": 30, "diagnosis": 40, "phenotype": 30,
@@ -54,7 +57,9 @@ def test_pipeline_on_toy_hpo(tmp_path):
         assert (tmp_path / f"metrics/{stage}.json").exists()
 
     evals = read_records(tmp_path / "data/synth/heldout_eval.parquet", EvalItem)
-    assert {e.task for e in evals} == {"hpo_diagnosis", "hpo_definition"}
+    assert {e.task for e in evals} == {
+        "hpo_diagnosis", "hpo_diagnosis_heldout", "hpo_diagnosis_dev", "hpo_definition"
+    }  # fmt: skip
     scored = read_records(tmp_path / "data/synth/scored.parquet", Instruction)
     assert any(r.meta.get("parent") for r in scored) and all(r.difficulty for r in scored)
     completions = pl.read_parquet(tmp_path / "data/synth/completions.parquet")
@@ -68,6 +73,20 @@ def test_pipeline_on_toy_hpo(tmp_path):
     assert len(lines) == len(prefs) and {"prompt", "chosen", "rejected"} <= set(
         json.loads(lines[0])
     )
+    # The all-held-out variant: every option is a held-out disease of the knowledge domain, and no
+    # option is named anywhere in an SFT record or a preference pair (so none was ever an answer).
+    frame = pl.read_parquet(tmp_path / "data/interim/hpo_diseases.parquet")
+    parts = domain_parts(frame, TOY_DOMAIN)
+    variant = [e for e in evals if e.task == "hpo_diagnosis_heldout"]
+    assert variant and all(
+        parts.get(o) == "heldout" for e in variant for o in e.meta["option_ids"].values()
+    )
+    messages = [m for r in sft for m in r.messages]
+    messages += [m for p in prefs for m in [*p.prompt, *p.chosen, *p.rejected]]
+    training_text = "\n".join(m.content for m in messages)
+    for e in variant:
+        for name in e.options.values():
+            assert not re.search(rf"\b{re.escape(name)}\b", training_text), name
     card = (tmp_path / "data/sets/README.md").read_text()
     assert "preference category" in card and "Lengths (words)" in card
     judge = json.loads((tmp_path / "metrics/judge.json").read_text())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 from trainers.config import SPECIAL_TOKENS, KnowledgeConfig, TokenizerConfig
-from trainers.knowledge import disease_sentences, knowledge_documents
+from trainers.knowledge import disease_sentences, knowledge_documents, select_diseases
 from trainers.tokenizer import build_tokenizer
 from transformers import AutoTokenizer
 
@@ -74,7 +76,8 @@ def test_knowledge_sentences_are_deterministic() -> None:
                             phen("Tremor", 0.5), phen("Rash", None)]} for i in range(4)]  # fmt: skip
     frame = pl.DataFrame(rows)
     cfg = KnowledgeConfig(min_phenotypes=3, max_diseases=3, variants=2)
-    first, second = list(knowledge_documents(frame, cfg)), list(knowledge_documents(frame, cfg))
+    chosen = select_diseases(frame, cfg)
+    first, second = list(knowledge_documents(chosen, cfg)), list(knowledge_documents(chosen, cfg))
     assert first == second and len(first) == 6
     sentences = disease_sentences(rows[0], 0, cfg)
     assert "Disease 0 is characterized by" in sentences[0]
@@ -83,17 +86,22 @@ def test_knowledge_sentences_are_deterministic() -> None:
     assert "Disease 0 is caused by variants in ABC1." in sentences
 
 
-def test_knowledge_can_follow_the_heldout_split() -> None:
-    from data_core.splits import split_of
-    from trainers.config import DiseaseSplit
+def test_pretrain_corpus_reads_every_domain_disease_of_every_part(tmp_path) -> None:
+    from data_core.knowledge import KnowledgeDomainConfig, domain_parts
+    from trainers.config import PhrasingConfig
+    from trainers.knowledge import pretrain_corpus
 
-    phen = {"hpo_id": "HP:1", "name": "Seizure", "aspect": "P", "frequency": None, "onset": None}
-    frame = pl.DataFrame([{"id": f"OMIM:{i}", "name": f"D{i}", "genes": [], "phenotypes": [phen]}
+    phen = [{"hpo_id": f"HP:{k}", "name": f"Finding {k}", "aspect": "P", "frequency": None,
+             "onset": None} for k in range(5)]  # fmt: skip
+    frame = pl.DataFrame([{"id": f"OMIM:{i}", "name": f"Dis{i}x", "genes": [], "phenotypes": phen}
                           for i in range(300)])  # fmt: skip
-    cfg = KnowledgeConfig(min_phenotypes=1, max_diseases=None,
-                          split=DiseaseSplit(part="heldout", fraction=0.1, salt="s"))  # fmt: skip
-    from trainers.knowledge import select_diseases
-
-    ids = select_diseases(frame, cfg)["id"].to_list()
-    assert ids and all(split_of(i, 0.1, "s") == "test" for i in ids)
-    assert len(ids) == sum(split_of(f"OMIM:{i}", 0.1, "s") == "test" for i in range(300))
+    frame.write_parquet(tmp_path / "diseases.parquet")
+    domain = KnowledgeDomainConfig(size=120, heldout_fraction=0.3, dev_fraction=0.2, salt="s")
+    phrasing = PhrasingConfig(variants=4, phrasings=["characterized", "suggest"])
+    train, _ = pretrain_corpus(tmp_path / "diseases.parquet", None, domain, phrasing, None, 0.0)
+    parts = domain_parts(frame, domain)
+    read = {f"OMIM:{name[3:-1]}" for doc in train for name in re.findall(r"Dis\d+x", doc)}
+    assert read == set(parts) and len(read) == 120
+    assert {"train", "dev", "heldout"} == set(parts.values())
+    assert len(train) == 120 * 4
+    assert any(doc.startswith("A patient with finding") and "may have Dis" in doc for doc in train)

@@ -20,6 +20,9 @@ class ModelSpec(Strict):
     base_url: str | None = None
     api_key_env: str | None = None  # name of the env var holding the key; the key is never logged
     stage: str | None = None  # recipe stage shown on the per-stage plot (default: name)
+    # the model's natural format: `never` for a base (cloze), `always` for a chat model;
+    # a task run's own chat_template wins (e.g. the all-cloze comparison); None: evaluate's
+    chat_template: Literal["auto", "always", "never"] | None = None
 
 
 class TaskRun(Strict):
@@ -110,6 +113,9 @@ class ReportConfig(Strict):
     markdown: str = "reports/summary.md"
     plots_dir: str = "plots"
     eval_metrics: str = "metrics/eval.json"
+    diagnosis_metrics: str = "metrics/diagnosis.json"
+    # the held-out task keys of "Does the recipe work?", in the order shown
+    heldout_tasks: list[str] = Field(default_factory=list)
     reward_metrics: str = "metrics/reward_eval.json"
     funnel_metrics: list[str] = Field(
         default_factory=lambda: ["metrics/ingest.json", "metrics/contamination.json"]
@@ -120,3 +126,13 @@ class ReportConfig(Strict):
     stage_order: list[str] = Field(
         default_factory=lambda: ["base", "sft", "dpo", "kto", "nca", "online_dpo"]
     )
+
+
+class DiagnoseConfig(Strict):
+    """diagnose: held-out accuracy split by what the base read and by SFT-answer distractors."""
+
+    tasks: list[str] = Field(min_length=1)  # evaluate task keys (labels) over held-out items
+    models: list[str] = Field(min_length=1)
+    sft_set: str = "data/sets/sft.parquet"
+    hpo_diseases: str = "data/interim/hpo_diseases.parquet"
+    metrics: str = "metrics/diagnosis.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from data_core.prompts import format_mc
 from data_core.schemas import EvalItem
 
 COT_TRIGGER = "Let's think step by step."
@@ -36,7 +37,12 @@ def fewshot_exemplars(
 
 
 def build_prompt(item: EvalItem, exemplars: Sequence[EvalItem] = (), *, style: str = "mc") -> str:
-    """The full text prompt: exemplars, blank-line separated, then the question."""
+    """The full text prompt: exemplars, blank-line separated, then the question.
+
+    `instruction`: the training data's own multiple-choice format, for a chat model's user turn.
+    """
+    if style == "instruction":
+        return format_mc(item.question.strip(), item.options)
     body = format_question(item)
     if style == "cot":
         body += f" {COT_TRIGGER}"

@@ -35,10 +35,18 @@ class EvalResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def task_prompts(items: list[EvalItem], run: TaskRun, seed: int) -> list[str]:
-    """User-turn texts: k fixed seeded exemplars from the task's pool (never the item itself)."""
+def task_prompts(items: list[EvalItem], run: TaskRun, seed: int, chat: bool = False,
+                 spec: TaskSpec | None = None) -> list[str]:  # fmt: skip
+    """User-turn texts: k fixed seeded exemplars from the task's pool (never the item itself).
+
+    Inside a chat template, a task whose prompt is `auto` asks zero-shot loglik / generate items
+    in the training data's instruction format (what a fine-tuned model was trained on).
+    """
     style = {"cot": "cot", "generate": "generate", "self_consistency": "cot",
              "best_of_n": "cot"}.get(run.scorer, "mc")  # fmt: skip
+    auto = spec is not None and spec.prompt == "auto"
+    if chat and auto and style in ("mc", "generate") and not run.num_fewshot:
+        return [build_prompt(item, style="instruction") for item in items]
     # k+1 candidates so the item asked can be swapped out and every prompt still has k exemplars
     pool = fewshot_exemplars(items, run.num_fewshot + 1, seed=seed) if run.num_fewshot else []
     prompts = []
@@ -139,10 +147,16 @@ def evaluate(
                 if backend is None:
                     backend = load_backend(model, batch_tokens=cfg.batch_tokens,
                                            device=cfg.device, max_length=cfg.max_length)  # fmt: skip
-                chat_pref = chat_prefs[run.chat_template or cfg.chat_template]
-                formatted = [backend.format_prompt(p, chat=chat_pref) for p in prompts]
-                chat = bool(formatted and formatted[0][1])
-                rows = _score(backend, spec, run, items, [f[0] for f in formatted], chat, cfg)
+                mode = run.chat_template or model.chat_template or cfg.chat_template
+                chat_pref = chat_prefs[mode]
+                chat = backend.format_prompt("", chat=chat_pref)[1]
+                texts = (
+                    task_prompts(items, run, cfg.fewshot_seed, chat=True, spec=spec)
+                    if chat
+                    else prompts
+                )
+                formatted = [backend.format_prompt(p, chat=chat_pref)[0] for p in texts]
+                rows = _score(backend, spec, run, items, formatted, chat, cfg)
                 cache.put(model.name, run.key, key, rows)
             else:
                 log.info("%s %s: resumed from %s", model.name, run.key, cfg.cache_dir)

@@ -28,7 +28,9 @@ class TaskSpec:
     source: Source = "eval_items"
     task_filter: str | None = None  # value of EvalItem.task to keep (default: the task's name)
     file: tuple[str, str] | None = None  # (data_core reader format, path) when source == "file"
-    prompt: Literal["mc"] = "mc"  # "Question: ...\nA. ...\nAnswer:" (lm-eval MedQA style)
+    # mc: "Question: ...\nA. ...\nAnswer:" (lm-eval MedQA style) everywhere; auto: mc as cloze,
+    # and inside a chat template the instruction format the training data uses (data_core.prompts)
+    prompt: Literal["mc", "auto"] = "auto"
     choices: Literal["letters", "texts"] = "letters"  # continuation " A" or " <option text>"
     scorer: str = "loglik"
     metrics: tuple[str, ...] = ("acc", "acc_norm")
@@ -55,6 +57,10 @@ register(TaskSpec("mmlu_medical", group_by="subject",
 # term names, not "Answer: C", so letters would measure format, not knowledge.
 register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts",
                   description="held-out HPO diagnosis vignettes (no training stage sees them)"))  # fmt: skip
+register(TaskSpec("hpo_diagnosis_heldout", source="heldout", choices="texts",
+                  description="held-out vignettes whose every option is a held-out disease"))  # fmt: skip
+register(TaskSpec("hpo_diagnosis_dev", source="heldout", choices="texts",
+                  description="dev-part vignettes (all options dev): where the recipe is chosen"))  # fmt: skip
 register(TaskSpec("hpo_definition", source="heldout", choices="texts",
                   description="held-out HPO term definitions (no training stage sees them)"))  # fmt: skip
 

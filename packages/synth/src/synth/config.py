@@ -22,6 +22,8 @@ class BackendConfig(Strict):
     error_rate: float = Field(0.0, ge=0, le=1)  # kb: share of deliberately wrong answers
     detail_rate: float = Field(0.5, ge=0, le=1)  # kb: share of long answers
     latency_s: float = Field(0.0, ge=0)  # kb: simulated latency
+    # kb: how an MC answer opens: "The answer is C. ..." or "<option text>. The answer is C. ..."
+    answer_style: Literal["letter", "option_first"] = "letter"
     batch_size: int = Field(8, ge=1)  # transformers / vllm
     device: str = "cpu"
     dtype: str = "float32"
@@ -45,9 +47,11 @@ class BackendConfig(Strict):
 
 
 class HeldoutConfig(Strict):
-    fraction: float = Field(0.1, ge=0, lt=1)
-    salt: str = "hpo-heldout"
-    diagnosis: int = Field(300, ge=0)  # held-out eval items per task
+    """Eval items per knowledge task; which diseases are held out is params.yaml `knowledge`."""
+
+    diagnosis: int = Field(300, ge=0)  # gold held-out, distractors any disease
+    diagnosis_heldout: int = Field(300, ge=0)  # gold and distractors all held-out
+    diagnosis_dev: int = Field(300, ge=0)  # dev part, all options dev: recipe selection
     definition: int = Field(300, ge=0)
 
 
@@ -60,6 +64,7 @@ class SynthesizeConfig(Strict):
     n_options_max: int = Field(5, ge=2, le=8)  # diagnosis vignettes draw 4..5 options
     findings: tuple[int, int] = (3, 6)
     min_phenotypes: int = Field(5, ge=3)
+    max_per_subject: int = Field(1, ge=1)  # disease/term questions per subject (new findings each)
     # LLM backends: generate from text seeds (passages + seed questions).
     seed_passages: str = "data/clean/passages.parquet"
     seed_sources: list[str] = Field(default_factory=lambda: ["textbooks"])

@@ -6,13 +6,14 @@ import random
 from collections import Counter
 from typing import Any
 
+from data_core.prompts import format_mc
 from data_core.schemas import Instruction, Message
 
 from synth.backends import Backend, Request, Sampling, as_messages
 from synth.config import SynthConfig
 from synth.kb import KnowledgeBase
 from synth.synthesize import parse_generated, to_instruction
-from synth.teacher import LETTERS, definition_mc_item, format_mc, pick_findings, vignette_text
+from synth.teacher import LETTERS, definition_mc_item, pick_findings, vignette_text
 
 CONSTRAINTS = {
     "mc": "Justify the choice by naming the finding that best separates the two most likely options.",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 from data_core.errors import DataCoreError
-from data_core.splits import split_of
+from data_core.knowledge import KnowledgeDomainConfig, Part, domain_parts, term_is_heldout
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,12 @@ class Term:
 
 @dataclass
 class KnowledgeBase:
-    """Diseases and terms with the indexes the teacher needs, and the held-out split."""
+    """Diseases and terms with the indexes the teacher needs, and the knowledge domain's parts."""
 
     diseases: dict[str, Disease]
     terms: dict[str, Term]
-    heldout_fraction: float = 0.1
-    heldout_salt: str = "hpo-heldout"
+    domain: dict[str, Part] = field(default_factory=dict)  # data_core.knowledge.domain_parts
+    domain_cfg: KnowledgeDomainConfig = field(default_factory=KnowledgeDomainConfig)
     by_phenotype: dict[str, list[str]] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
 
@@ -75,8 +75,20 @@ class KnowledgeBase:
         self._disease_names = {d.name.lower() for d in self.diseases.values()}
 
     def is_heldout(self, record_id: str) -> bool:
-        """True for ids in the held-out hash split (never used for training instructions)."""
-        return split_of(record_id, self.heldout_fraction, self.heldout_salt) == "test"
+        """True for ids no training text may be about: dev / held-out diseases, held-out terms."""
+        if record_id in self.domain:
+            return self.domain[record_id] != "train"
+        if record_id in self.terms:
+            return term_is_heldout(record_id, self.domain_cfg)
+        return False
+
+    def in_scope(self, disease_id: str, scope: str) -> bool:
+        """Whether a disease may be an option of an item of `scope` (a domain part, or `any`)."""
+        return scope == "any" or self.domain.get(disease_id) == scope
+
+    def part_ids(self, part: str) -> list[str]:
+        """The domain's diseases of one part, sorted."""
+        return sorted(d for d, p in self.domain.items() if p == part and d in self.diseases)
 
     def ancestors(self, term_id: str) -> frozenset[str]:
         """Every ancestor of a term (not the term itself)."""
@@ -109,13 +121,14 @@ class KnowledgeBase:
         findings: list[str],
         k: int,
         rng: random.Random,
-        allow_heldout: bool = False,
+        scope: str = "train",
         pool: int = 12,
     ) -> list[str]:
         """`k` diseases sharing phenotypes with the answer but not every presented finding.
 
         Candidates are ranked by phenotype overlap; drawing from the closest `pool` keeps the
-        distractors plausible while varying them between calls.
+        distractors plausible while varying them between calls. `scope` limits candidates to one
+        part of the knowledge domain (training items: `train`), or `any` disease.
         """
         answer = self.diseases[disease_id]
         shared: dict[str, int] = defaultdict(int)
@@ -130,7 +143,7 @@ class KnowledgeBase:
             disease = self.diseases[other]
             if other == disease_id or disease.name.lower() == answer.name.lower():
                 continue
-            if not allow_heldout and self.is_heldout(other):
+            if not self.in_scope(other, scope):
                 continue
             if wanted <= disease.phenotype_ids:  # would fit the vignette as well as the answer
                 continue
@@ -151,8 +164,7 @@ class KnowledgeBase:
 def load_kb(
     diseases_path: Path,
     terms_path: Path,
-    heldout_fraction: float = 0.1,
-    heldout_salt: str = "hpo-heldout",
+    domain_cfg: KnowledgeDomainConfig | None = None,
     min_phenotypes: int = 3,
 ) -> KnowledgeBase:
     """Read data/interim/hpo_{diseases,terms}.parquet; keep diseases with enough phenotypes."""
@@ -176,4 +188,6 @@ def load_kb(
         row["id"]: Term(row["id"], row["name"], row["definition"], tuple(row["parents"] or ()))
         for row in pl.read_parquet(terms_path).iter_rows(named=True)
     }
-    return KnowledgeBase(diseases, terms, heldout_fraction, heldout_salt)
+    domain_cfg = domain_cfg or KnowledgeDomainConfig()
+    domain = domain_parts(pl.read_parquet(diseases_path), domain_cfg)
+    return KnowledgeBase(diseases, terms, domain, domain_cfg)

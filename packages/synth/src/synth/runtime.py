@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from data_core.config import load_params, parse_section
+from data_core.knowledge import parse_domain
 
 from synth.backends import Backend, CachedBackend, ResponseCache, make_backend
 from synth.config import SynthConfig
@@ -16,15 +17,16 @@ TERMS = "data/interim/hpo_terms.parquet"
 
 
 def load_config(root: Path) -> tuple[dict[str, Any], SynthConfig]:
-    """The raw `synth` params (for MLflow) and their typed view."""
+    """The raw `synth` and `knowledge` params (for MLflow) and the typed `synth` view."""
     params = load_params(root / "params.yaml")
-    return {"synth": params.get("synth")}, parse_section(params, "synth", SynthConfig)
+    raw = {"synth": params.get("synth"), "knowledge": params.get("knowledge")}
+    return raw, parse_section(params, "synth", SynthConfig)
 
 
 def open_kb(root: Path, cfg: SynthConfig) -> KnowledgeBase:
-    """The HPO knowledge base with the configured held-out split."""
-    return load_kb(root / DISEASES, root / TERMS, cfg.heldout.fraction, cfg.heldout.salt,
-                   cfg.synthesize.min_phenotypes)  # fmt: skip
+    """The HPO knowledge base with the knowledge domain of params.yaml `knowledge`."""
+    domain = parse_domain(load_params(root / "params.yaml"))
+    return load_kb(root / DISEASES, root / TERMS, domain, cfg.synthesize.min_phenotypes)
 
 
 def open_backend(

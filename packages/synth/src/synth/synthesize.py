@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from data_core.prompts import format_mc
 from data_core.schemas import EvalItem, Instruction, Message, Passage
 from tqdm import tqdm
 
@@ -20,7 +21,6 @@ from synth.teacher import (
     definition_item,
     definition_mc_item,
     diagnosis_item,
-    format_mc,
     hierarchy_item,
     phenotype_item,
 )
@@ -51,66 +51,92 @@ def to_instruction(kb: KnowledgeBase, item: dict[str, Any], record_id: str,
     )  # fmt: skip
 
 
-def _subjects(ids: list[str], kb: KnowledgeBase, heldout: bool, rng: random.Random) -> list[str]:
-    chosen = [i for i in sorted(ids) if kb.is_heldout(i) == heldout]
-    rng.shuffle(chosen)
-    return chosen
-
-
 def _fill(
-    count: int, subjects: list[str], make: Callable[[str], dict[str, Any] | None], label: str
-) -> list[tuple[str, dict[str, Any]]]:
+    count: int, subjects: list[str], make: Callable[[str], dict[str, Any] | None], label: str,
+    rounds: int = 1,
+) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+    """Up to `count` items, walking the subjects up to `rounds` times (new findings each round)."""
     out: list[tuple[str, dict[str, Any]]] = []
     with tqdm(total=count, desc=label, unit="item", mininterval=2.0) as bar:
-        for subject in subjects:
-            if len(out) >= count:
-                break
-            item = make(subject)
-            if item is not None:
-                out.append((subject, item))
-                bar.update()
+        for _ in range(rounds):
+            for subject in subjects:
+                if len(out) >= count:
+                    return out
+                item = make(subject)
+                if item is not None:
+                    out.append((subject, item))
+                    bar.update()
     return out
+
+
+def _shuffled(ids: list[str], rng: random.Random) -> list[str]:
+    ids = sorted(ids)
+    rng.shuffle(ids)
+    return ids
+
+
+def _record_ids(kind: str, filled: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """`hpo-<kind>:<subject>`, with `#k` from a subject's second item on."""
+    seen: Counter[str] = Counter()
+    ids = []
+    for subject, _ in filled:
+        seen[subject] += 1
+        suffix = f"#{seen[subject]}" if seen[subject] > 1 else ""
+        ids.append(f"hpo-{kind}:{subject}{suffix}")
+    return ids
 
 
 def synthesize_kb(
     kb: KnowledgeBase, cfg: SynthConfig
 ) -> tuple[list[Instruction], list[EvalItem], dict[str, Any]]:
-    """Training instructions from non-held-out ids; eval items from held-out ids only."""
+    """Training instructions from the domain's train part; eval items from its dev/held-out parts.
+
+    Disease questions (diagnosis, phenotype) are about training-part diseases only, with
+    training-part distractors: every option of every training item is a disease the base read.
+    """
     sc, rng = cfg.synthesize, random.Random(cfg.seed)
     lo, hi = sc.findings
-    diseases = [d for d, v in kb.diseases.items() if len(v.phenotypes) >= sc.min_phenotypes]
+    usable = {d for d, v in kb.diseases.items() if len(v.phenotypes) >= sc.min_phenotypes}
+    part = {p: [d for d in kb.part_ids(p) if d in usable] for p in ("train", "dev", "heldout")}
     defined = [t for t, v in kb.terms.items() if v.definition]
     parented = [t for t, v in kb.terms.items() if v.parents]
+    terms = lambda ids: [t for t in ids if not kb.is_heldout(t)]  # noqa: E731
     makers: dict[str, tuple[list[str], Callable[[str], dict[str, Any] | None]]] = {
-        "diagnosis": (diseases, lambda d: diagnosis_item(
+        "diagnosis": (part["train"], lambda d: diagnosis_item(
             kb, d, rng, rng.randint(sc.n_options, sc.n_options_max), rng.randint(lo, hi))),
-        "phenotype": (diseases, lambda d: phenotype_item(kb, d, rng, sc.n_options)),
-        "hierarchy": (parented, lambda t: hierarchy_item(kb, t, rng, sc.n_options)),
-        "definition": (defined, lambda t: definition_item(kb, t)),
+        "phenotype": (part["train"], lambda d: phenotype_item(kb, d, rng, sc.n_options)),
+        "hierarchy": (terms(parented), lambda t: hierarchy_item(kb, t, rng, sc.n_options)),
+        "definition": (terms(defined), lambda t: definition_item(kb, t)),
     }  # fmt: skip
     instructions: list[Instruction] = []
     for kind in sorted(sc.counts):
         ids, make = makers[kind]
-        for subject, item in _fill(sc.counts[kind], _subjects(ids, kb, False, rng), make, kind):
-            instructions.append(to_instruction(kb, item, f"hpo-{kind}:{subject}"))
+        filled = _fill(sc.counts[kind], _shuffled(ids, rng), make, kind, rounds=sc.max_per_subject)
+        for record_id, (_, item) in zip(_record_ids(kind, filled), filled, strict=True):
+            instructions.append(to_instruction(kb, item, record_id))
     evals: list[EvalItem] = []
+    vignette = lambda scope: lambda d: diagnosis_item(  # noqa: E731
+        kb, d, rng, 4, rng.randint(lo, hi), scope=scope
+    )
     heldout_makers = {
-        "hpo_diagnosis": (diseases, cfg.heldout.diagnosis, lambda d: diagnosis_item(
-            kb, d, rng, 4, rng.randint(lo, hi), allow_heldout=True)),
-        "hpo_definition": (defined, cfg.heldout.definition,
+        "hpo_diagnosis": (part["heldout"], cfg.heldout.diagnosis, vignette("any")),
+        "hpo_diagnosis_heldout": (part["heldout"], cfg.heldout.diagnosis_heldout,
+                                  vignette("heldout")),
+        "hpo_diagnosis_dev": (part["dev"], cfg.heldout.diagnosis_dev, vignette("dev")),
+        "hpo_definition": ([t for t in defined if kb.is_heldout(t)], cfg.heldout.definition,
                            lambda t: definition_mc_item(kb, t, rng, 4)),
     }  # fmt: skip
     for task, (ids, count, make) in heldout_makers.items():
-        for subject, item in _fill(count, _subjects(ids, kb, True, rng), make, task):
+        for subject, item in _fill(count, _shuffled(ids, rng), make, task):
             evals.append(EvalItem(id=f"{task}:{subject}", task=task, question=item["question"],
                                   options=item["options"], answer=item["answer"],
                                   meta={"subject": subject, "source": "hpo",
-                                        "gold": item["meta"]["gold"]}))  # fmt: skip
+                                        "gold": item["meta"]["gold"],
+                                        "option_ids": item["meta"]["option_ids"]}))  # fmt: skip
     counts = {"instructions": len(instructions), "heldout_eval": len(evals),
               "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
               "heldout_by_task": dict(Counter(e.task for e in evals)),
-              "diseases_usable": len(diseases),
-              "diseases_heldout": sum(kb.is_heldout(d) for d in diseases),
+              "domain_by_part": {p: len(ids) for p, ids in part.items()},
               "terms_heldout": sum(kb.is_heldout(t) for t in defined)}  # fmt: skip
     return instructions, evals, counts
 

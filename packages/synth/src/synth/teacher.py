@@ -9,13 +9,6 @@ from typing import Any
 from synth.kb import Disease, KnowledgeBase
 
 LETTERS = string.ascii_uppercase
-MC_SUFFIX = "Answer with the letter of the correct option, then explain briefly."
-
-
-def format_mc(question: str, options: dict[str, str]) -> str:
-    """A multiple-choice prompt in the MedQA style."""
-    lines = [question, *(f"{k}. {v}" for k, v in options.items()), MC_SUFFIX]
-    return "\n".join(lines)
 
 
 def pick_findings(disease: Disease, n: int, rng: random.Random) -> list[str]:
@@ -67,12 +60,12 @@ def vignette_text(kb: KnowledgeBase, meta: dict[str, Any]) -> str:
 
 def diagnosis_item(
     kb: KnowledgeBase, disease_id: str, rng: random.Random, n_options: int, n_findings: int,
-    allow_heldout: bool = False, pool: int = 12,
+    scope: str = "train", pool: int = 12,
 ) -> dict[str, Any] | None:  # fmt: skip
-    """A diagnosis vignette: findings of one disease, distractors sharing phenotypes with it."""
+    """A diagnosis vignette: findings of one disease, distractors (of `scope`) sharing phenotypes."""
     disease = kb.diseases[disease_id]
     findings = pick_findings(disease, n_findings, rng)
-    others = kb.distractor_diseases(disease_id, findings, n_options - 1, rng, allow_heldout, pool)
+    others = kb.distractor_diseases(disease_id, findings, n_options - 1, rng, scope, pool)
     if len(others) < n_options - 1:
         return None
     labels = {d: kb.diseases[d].name for d in [disease_id, *others]}

@@ -6,12 +6,19 @@ import random
 from pathlib import Path
 
 import polars as pl
+from data_core.knowledge import KnowledgeDomainConfig
 
 WORDS = [
     "abnormal", "increased", "decreased", "morphology", "muscle", "bone", "skin", "eye", "heart",
     "kidney", "liver", "brain", "size", "tone", "function", "structure", "growth", "cell", "blood",
     "nerve", "joint", "shape",
 ]  # fmt: skip
+
+
+# The toy knowledge domain: every toy disease, 20% held out, 10% dev.
+TOY_DOMAIN = KnowledgeDomainConfig(
+    size=None, min_phenotypes=3, heldout_fraction=0.2, dev_fraction=0.1, salt="toy"
+)
 
 
 def write_toy_hpo(folder: Path, n_diseases: int = 120, seed: int = 0) -> tuple[Path, Path]:

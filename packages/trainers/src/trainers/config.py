@@ -17,24 +17,27 @@ SPECIAL_TOKENS = {
 }
 
 
-class DiseaseSplit(Strict):
-    """A hashed split of disease ids (data_core.splits.split_of), e.g. synth's held-out split."""
-
-    part: Literal["all", "heldout", "train"] = "all"
-    fraction: float = Field(0.1, gt=0, lt=1)
-    salt: str = "hpo-heldout"
+Phrasing = Literal["characterized", "present", "features", "suggest"]
 
 
-class KnowledgeConfig(Strict):
-    """Which HPO diseases become knowledge sentences, and how many phrasings each gets."""
+class PhrasingConfig(Strict):
+    """How disease facts are written as text: phrasings in rotation, several per disease."""
 
-    split: DiseaseSplit = Field(default_factory=DiseaseSplit)
+    variants: int = Field(3, ge=1)  # sentence sets per disease, each with its own phenotype order
+    # one per variant, in rotation; `suggest` puts the findings before the disease's name
+    phrasings: list[Phrasing] = Field(
+        default_factory=lambda: ["characterized", "present", "features"], min_length=1
+    )
+    max_phenotypes: int = Field(12, ge=1)  # per sentence, so one sentence stays short
+    seed: int = 0
+
+
+class KnowledgeConfig(PhrasingConfig):
+    """Which HPO diseases become tokenizer text (the pretrain corpus reads the `knowledge` domain)."""
+
     prefixes: list[str] = Field(default_factory=lambda: ["OMIM"])  # id prefixes kept
     min_phenotypes: int = Field(5, ge=1)
     max_diseases: int | None = Field(300, ge=1)  # None: every disease that passes the filters
-    variants: int = Field(3, ge=1)  # sentence sets per disease, each with its own phenotype order
-    max_phenotypes: int = Field(12, ge=1)  # per sentence, so one sentence stays short
-    seed: int = 0
 
 
 class TokenizerConfig(Strict):
@@ -108,7 +111,7 @@ class PretrainConfig(TrainConfig):
     learning_rate: float = Field(2e-3, gt=0, le=1)
     max_length: int = Field(256, ge=16)
     output_dir: str = "models/base"
-    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    knowledge: PhrasingConfig = Field(default_factory=PhrasingConfig)
     passages_limit: int | None = Field(2000, ge=0)  # HPO definitions + textbook paragraphs mixed in
     eval_fraction: float = Field(0.02, ge=0, lt=0.5)
 
@@ -122,6 +125,9 @@ class SftConfig(TrainConfig):
     assistant_only_loss: bool = True
     max_train_records: int | None = Field(None, ge=1)
     max_eval_records: int | None = Field(500, ge=1)
+    # knowledge replay: pretraining documents mixed in (plain LM loss), as a share of the
+    # conversations, so fine-tuning does not overwrite what the base read
+    replay_ratio: float = Field(0.0, ge=0)
 
 
 class LossConfig(Strict):

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from data_core.splits import split_of
+from data_core.knowledge import KnowledgeDomainConfig, domain_frame
 
-from trainers.config import KnowledgeConfig
+from trainers.config import KnowledgeConfig, PhrasingConfig
 
 
 def frequency_word(freq: float | None) -> str | None:
@@ -41,7 +41,7 @@ def _stable_key(text: str, seed: int) -> str:
 
 
 def select_diseases(frame: pl.DataFrame, cfg: KnowledgeConfig) -> pl.DataFrame:
-    """Filter by id prefix and annotation count; take `max_diseases` in a stable hashed order."""
+    """Tokenizer text: filter by id prefix and annotation count; `max_diseases` in hashed order."""
     prefixes = tuple(f"{p}:" for p in cfg.prefixes)
     kept = frame.filter(
         pl.col("id").str.starts_with(prefixes[0])
@@ -51,14 +51,6 @@ def select_diseases(frame: pl.DataFrame, cfg: KnowledgeConfig) -> pl.DataFrame:
         pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
         >= cfg.min_phenotypes
     )
-    if cfg.split.part != "all":
-        wanted = "test" if cfg.split.part == "heldout" else "train"
-        kept = kept.filter(
-            pl.col("id").map_elements(
-                lambda i: split_of(i, cfg.split.fraction, cfg.split.salt) == wanted,
-                return_dtype=pl.Boolean,
-            )
-        )
     # hashed order: a random-looking but reproducible sample that does not depend on file order
     kept = kept.with_columns(
         pl.col("id")
@@ -76,7 +68,7 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def disease_sentences(disease: dict[str, Any], variant: int, cfg: KnowledgeConfig) -> list[str]:
+def disease_sentences(disease: dict[str, Any], variant: int, cfg: PhrasingConfig) -> list[str]:
     """The sentences of one phrasing (`variant`) of one disease's phenotypes, onset and genes."""
     rng = random.Random(_stable_key(f"{disease['id']}#{variant}", cfg.seed))
     name = disease["name"]
@@ -89,12 +81,15 @@ def disease_sentences(disease: dict[str, Any], variant: int, cfg: KnowledgeConfi
     for start in range(0, len(present), cfg.max_phenotypes):
         chunk = present[start : start + cfg.max_phenotypes]
         names = [p["name"].lower() for p in chunk]
-        if variant % 3 == 0:
+        phrasing = cfg.phrasings[variant % len(cfg.phrasings)]
+        if phrasing == "characterized":
             out.append(f"{name} is characterized by {_join(names)}.")
-        elif variant % 3 == 1:
+        elif phrasing == "present":
             out.append(f"Patients with {name} present with {_join(names)}.")
-        else:
+        elif phrasing == "features":
             out.append(f"Clinical features of {name} include {_join(names)}.")
+        else:
+            out.append(f"A patient with {_join(names)} may have {name}.")
         graded = [(p["name"].lower(), frequency_word(p["frequency"])) for p in chunk]
         for finding, word in graded:
             if word in ("always", "very frequently"):
@@ -109,9 +104,9 @@ def disease_sentences(disease: dict[str, Any], variant: int, cfg: KnowledgeConfi
     return out
 
 
-def knowledge_documents(frame: pl.DataFrame, cfg: KnowledgeConfig) -> Iterator[str]:
-    """One document (a few sentences) per (disease, variant), in a deterministic order."""
-    for disease in select_diseases(frame, cfg).iter_rows(named=True):
+def knowledge_documents(frame: pl.DataFrame, cfg: PhrasingConfig) -> Iterator[str]:
+    """One document (a few sentences) per (disease, variant) of `frame`, in its row order."""
+    for disease in frame.iter_rows(named=True):
         for variant in range(cfg.variants):
             sentences = disease_sentences(disease, variant, cfg)
             if sentences:
@@ -138,7 +133,7 @@ def tokenizer_corpus(
     diseases: Path, passages: Path | None, scored: Path | None, cfg: KnowledgeConfig
 ) -> Iterator[str]:
     """The tokenizer's training text: disease sentences, passages, synthesized instructions."""
-    yield from knowledge_documents(pl.read_parquet(diseases), cfg)
+    yield from knowledge_documents(select_diseases(pl.read_parquet(diseases), cfg), cfg)
     if passages is not None:
         yield from passage_texts(passages)
     if scored is not None:
@@ -146,11 +141,15 @@ def tokenizer_corpus(
 
 
 def pretrain_corpus(
-    diseases: Path, passages: Path | None, cfg: KnowledgeConfig, passages_limit: int | None,
-    eval_fraction: float,
+    diseases: Path, passages: Path | None, domain: KnowledgeDomainConfig, cfg: PhrasingConfig,
+    passages_limit: int | None, eval_fraction: float,
 ) -> tuple[list[str], list[str]]:  # fmt: skip
-    """(train, eval) documents; eval takes passages only, so every disease fact stays in train."""
-    docs = list(knowledge_documents(pl.read_parquet(diseases), cfg))
+    """(train, eval) documents; eval takes passages only, so every disease fact stays in train.
+
+    The base reads every disease of the knowledge domain, all parts: held-out questions then ask
+    about facts it has read, and no instruction is ever about them.
+    """
+    docs = list(knowledge_documents(domain_frame(pl.read_parquet(diseases), domain), cfg))
     extra = passage_texts(passages, passages_limit) if passages is not None else []
     n_eval = round(len(extra) * eval_fraction) if extra else 0
     held = {
@@ -161,3 +160,17 @@ def pretrain_corpus(
     # interleave deterministically so blocks mix diseases and definitions
     train.sort(key=lambda t: _stable_key(t, cfg.seed))
     return train, evals
+
+
+def pretrain_documents(root: Path, params: dict[str, Any]) -> list[str]:
+    """The base's training documents exactly as the pretrain stage builds them (for replay)."""
+    from data_core.knowledge import parse_domain
+
+    from trainers.config import parse
+
+    cfg = parse(params, "pretrain")
+    train, _ = pretrain_corpus(
+        root / "data/interim/hpo_diseases.parquet", root / "data/clean/passages.parquet",
+        parse_domain(params), cfg.knowledge, cfg.passages_limit, cfg.eval_fraction,
+    )  # fmt: skip
+    return train

@@ -42,6 +42,33 @@ def conversations(
     return rows[:limit] if limit is not None else rows
 
 
+def tokenized_rows(
+    tokenizer: Any, conversations: Sequence[list[dict]], replay: Sequence[str] = ()
+) -> dict[str, list[list[int]]]:
+    """input_ids + assistant_masks: chat conversations (loss on assistant turns) and replayed
+    plain documents (<bos> text <eos>, loss on every token), tokenized the way TRL does."""
+    ids: list[list[int]] = []
+    masks: list[list[int]] = []
+    for messages in conversations:
+        out = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids.append(list(out["input_ids"]))
+        masks.append(list(out["assistant_masks"]))
+    for row in tokenizer(list(replay), add_special_tokens=False)["input_ids"] if replay else []:
+        ids.append([tokenizer.bos_token_id, *row, tokenizer.eos_token_id])
+        masks.append([1] * len(ids[-1]))
+    return {"input_ids": ids, "assistant_masks": masks}
+
+
+def replay_documents(documents: Sequence[str], count: int) -> list[str]:
+    """`count` documents spread evenly over the (already hash-shuffled) pretraining corpus."""
+    if count <= 0 or not documents:
+        return []
+    step = max(1, len(documents) // count)
+    return list(documents[::step][:count])
+
+
 def sft_config(cfg: SftConfig, root: Path, checkpoints: Path, **overrides: Any) -> SFTConfig:
     """TRL's SFTConfig from params: packing (padding-free, BFD) and assistant-only loss."""
     kwargs = training_kwargs(cfg, root, checkpoints) | {
@@ -67,8 +94,12 @@ def train_sft(
     fingerprint: dict[str, Any],
     run: Any = None,
     callbacks: Sequence[TrainerCallback] = (),
+    replay: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Fine-tune the model at `model_path`; save to `cfg.output_dir`; return held-out figures."""
+    """Fine-tune the model at `model_path`; save to `cfg.output_dir`; return held-out figures.
+
+    `replay`: pretraining documents mixed into the training set (knowledge replay).
+    """
     if not train:
         raise DataCoreError("sft: no training conversations ending with an assistant turn")
     model = AutoModelForCausalLM.from_pretrained(
@@ -86,7 +117,11 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=sft_config(cfg, root, checkpoints),
-        train_dataset=Dataset.from_dict({"messages": train}),
+        train_dataset=(
+            Dataset.from_dict(tokenized_rows(tokenizer, train, replay))
+            if replay
+            else Dataset.from_dict({"messages": train})
+        ),
         eval_dataset=Dataset.from_dict({"messages": test}) if test else None,
         processing_class=tokenizer,
         callbacks=[MlflowStepCallback(run), budget, *callbacks],
@@ -106,6 +141,7 @@ def train_sft(
     return (
         {
             "train_conversations": len(train),
+            "replay_documents": len(replay),
             "test_conversations": len(test),
             "global_step": trainer.state.global_step,
             "train_loss": output.training_loss,

@@ -25,7 +25,9 @@ def make_backend(
 
         if kb is None:
             raise ValueError(f"backend {name!r}: the kb teacher needs the knowledge base")
-        return KbBackend(kb, cfg.error_rate, cfg.detail_rate, cfg.latency_s, cfg.model or name)
+        return KbBackend(
+            kb, cfg.error_rate, cfg.detail_rate, cfg.latency_s, cfg.model or name, cfg.answer_style
+        )
     if cfg.kind == "transformers":
         from synth.backends.hf import TransformersBackend
 

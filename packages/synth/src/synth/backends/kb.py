@@ -83,9 +83,17 @@ def definition_answer(kb: KnowledgeBase, term_id: str, detailed: bool) -> str:
     return text
 
 
+def option_label(kb: KnowledgeBase, option_id: str) -> str:
+    """The text an option shows: a disease's or a term's name."""
+    if option_id in kb.diseases:
+        return kb.diseases[option_id].name
+    return kb.terms[option_id].name if option_id in kb.terms else option_id
+
+
 def teacher_answer(
-    kb: KnowledgeBase, meta: dict[str, Any], rng: random.Random, error_rate: float, detailed: bool
-) -> str:
+    kb: KnowledgeBase, meta: dict[str, Any], rng: random.Random, error_rate: float, detailed: bool,
+    style: str = "letter",
+) -> str:  # fmt: skip
     """Solve a question from the knowledge base; with probability `error_rate` answer wrongly."""
     wrong = rng.random() < error_rate
     if meta["kind"] == "definition":
@@ -106,7 +114,10 @@ def teacher_answer(
         rest = sorted((k for k in scores if k not in right), key=lambda k: (-scores[k], k))
         if rest:  # usually the runner-up (a near miss), sometimes any other option
             letter = rest[0] if rng.random() < 0.6 else rng.choice(rest)
-    return f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed)}"
+    answer = f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed)}"
+    if style == "option_first":  # the option's text first: what a small model can recall
+        return f"{option_label(kb, meta['option_ids'][letter])}. {answer}"
+    return answer
 
 
 def teacher_fingerprint(kb: KnowledgeBase) -> str:
@@ -117,7 +128,7 @@ def teacher_fingerprint(kb: KnowledgeBase) -> str:
     import synth.kb as kb_module
 
     parts = [inspect.getsource(kb_module), inspect.getsource(inspect.getmodule(KbBackend)),
-             f"{len(kb.diseases)}:{len(kb.terms)}:{kb.heldout_fraction}:{kb.heldout_salt}"]  # fmt: skip
+             f"{len(kb.diseases)}:{len(kb.terms)}:{kb.domain_cfg.model_dump_json()}"]  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
@@ -128,10 +139,12 @@ class KbBackend(Backend):
 
     def __init__(
         self, kb: KnowledgeBase, error_rate: float = 0.0, detail_rate: float = 0.5,
-        latency_s: float = 0.0, model: str | None = None,
+        latency_s: float = 0.0, model: str | None = None, answer_style: str = "letter",
     ) -> None:  # fmt: skip
         name = model or ("kb" if error_rate == 0 else f"kb-noisy-{error_rate:g}")
-        super().__init__(f"{name}@{teacher_fingerprint(kb)}")
+        style = "" if answer_style == "letter" else f"+{answer_style}"
+        super().__init__(f"{name}{style}@{teacher_fingerprint(kb)}")
+        self.answer_style = answer_style
         self.kb, self.error_rate, self.detail_rate = kb, error_rate, detail_rate
         self.latency_s = latency_s  # simulated teacher latency (used by the crash test)
 
@@ -152,7 +165,9 @@ class KbBackend(Backend):
                 text, reason = UNKNOWN, "no_knowledge"
             else:
                 detailed = rng.random() < self.detail_rate
-                text = teacher_answer(self.kb, meta, rng, self.error_rate, detailed)
+                text = teacher_answer(
+                    self.kb, meta, rng, self.error_rate, detailed, self.answer_style
+                )
                 reason = "stop"
             self.stats["calls"] += 1
             prompt_tokens = sum(len(m["content"].split()) for m in request.messages)
