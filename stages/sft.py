@@ -29,7 +29,9 @@ def main(root: Path) -> None:
     records = read_records(inputs["sft_set"], Instruction)
     train = conversations(records, "train", cfg.max_train_records)
     test = conversations(records, "test", cfg.max_eval_records)
-    replay = replay_documents(pretrain_documents(root, params), round(cfg.replay_ratio * len(train)))
+    replay = replay_documents(
+        pretrain_documents(root, params), round(cfg.replay_ratio * len(train))
+    )
     tokenizer = AutoTokenizer.from_pretrained(inputs["base"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
     with maybe_run(stage_run("sft", {"sft": params["sft"]}, root=root)) as run, system_metrics(run):

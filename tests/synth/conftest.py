@@ -30,8 +30,7 @@ def small_config():
 def _small_config(**overrides: object) -> SynthConfig:
     """A synth config sized for the toy knowledge base."""
     raw: dict[str, object] = {
-        "heldout": {"diagnosis": 10, "diagnosis_heldout": 10, "diagnosis_dev": 5,
-                    "definition": 10},
+        "heldout": {"diagnosis": 10, "diagnosis_heldout": 10, "diagnosis_dev": 5, "definition": 10},
         "synthesize": {
             "counts": {"definition": 20, "diagnosis": 30, "phenotype": 20, "hierarchy": 20},
             "min_phenotypes": 3,

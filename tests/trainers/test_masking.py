@@ -56,3 +56,36 @@ def test_held_out_labels_match_the_trainer(tokenizer) -> None:
         _supervised_text(tokenizer, row["input_ids"], row["labels"])
         == conv[-1]["content"] + "<|eot_id|>"
     )
+
+
+def test_replayed_documents_are_supervised_whole_and_conversations_as_trl_does(
+    tmp_path, tokenizer, tiny_model_dir
+) -> None:
+    from trainers.sft import tokenized_rows
+
+    convs = conversations(instructions(4), "train", None)
+    docs = ["Marfan syndrome is characterized by tall stature.", "Another fact."]
+    cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=False, max_steps=1, max_length=256)
+    args = sft_config(cfg, tmp_path, tmp_path / "ck", assistant_only_loss=False)
+    trainer = SFTTrainer(model=str(tiny_model_dir), args=args,
+                         train_dataset=Dataset.from_dict(tokenized_rows(tokenizer, convs, docs)),
+                         processing_class=tokenizer)  # fmt: skip
+    assert len(trainer.train_dataset) == len(convs) + len(docs)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(convs) + 2)])
+    for i, conv in enumerate(convs):
+        ids, labels = batch["input_ids"][i].tolist(), batch["labels"][i].tolist()
+        assert _supervised_text(tokenizer, ids, labels) == conv[-1]["content"] + "<|eot_id|>"
+    for j, doc in enumerate(docs):
+        ids, labels = (
+            batch["input_ids"][len(convs) + j].tolist(),
+            batch["labels"][len(convs) + j].tolist(),
+        )
+        assert _supervised_text(tokenizer, ids, labels) == f"<|begin_of_text|>{doc}<|end_of_text|>"
+
+
+def test_replay_documents_are_spread_over_the_corpus() -> None:
+    from trainers.sft import replay_documents
+
+    docs = [f"d{i}" for i in range(10)]
+    assert replay_documents(docs, 5) == ["d0", "d2", "d4", "d6", "d8"]
+    assert replay_documents(docs, 0) == [] and replay_documents(docs, 20) == docs

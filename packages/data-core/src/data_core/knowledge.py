@@ -81,9 +81,7 @@ def domain_frame(diseases: pl.DataFrame, cfg: KnowledgeDomainConfig) -> pl.DataF
         count <= (cfg.max_phenotypes or count.max()),
     )
     # hashed order with its own salt: which diseases are sampled is independent of their part
-    order = [
-        hashlib.sha1(f"domain\0{cfg.salt}\0{i}".encode()).hexdigest() for i in eligible["id"]
-    ]
+    order = [hashlib.sha1(f"domain\0{cfg.salt}\0{i}".encode()).hexdigest() for i in eligible["id"]]
     frame = eligible.with_columns(pl.Series("_order", order)).sort("_order").drop("_order")
     if cfg.size is not None:
         frame = frame.head(cfg.size)

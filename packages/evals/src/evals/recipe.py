@@ -53,7 +53,9 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def recipe_markdown(rows: list[dict], models: Sequence[str], diagnosis: Mapping | None) -> list[str]:
+def recipe_markdown(
+    rows: list[dict], models: Sequence[str], diagnosis: Mapping | None
+) -> list[str]:
     """Markdown lines of the section (tables and how to read them)."""
     if not rows:
         return []
@@ -79,7 +81,9 @@ def recipe_markdown(rows: list[dict], models: Sequence[str], diagnosis: Mapping 
             else "–"
             for n in names
         ]
-        lines.append(f"| {r['task']} | {r['format']} | {r['items']} | " + " | ".join(cells + comps) + " |")
+        lines.append(
+            f"| {r['task']} | {r['format']} | {r['items']} | " + " | ".join(cells + comps) + " |"
+        )
     if diagnosis:
         lines += ["", *diagnosis_markdown(diagnosis)]
     return lines

@@ -116,7 +116,10 @@ def train_sft(
     budget = TimeBudgetCallback(cfg.max_time_s)
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(cfg, root, checkpoints),
+        # pre-tokenized rows carry their own assistant masks (TRL applies them as the labels)
+        args=sft_config(
+            cfg, root, checkpoints, **({"assistant_only_loss": False} if replay else {})
+        ),
         train_dataset=(
             Dataset.from_dict(tokenized_rows(tokenizer, train, replay))
             if replay
