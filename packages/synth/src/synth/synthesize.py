@@ -115,11 +115,10 @@ def synthesize_kb(
         for record_id, (_, item) in zip(_record_ids(kind, filled), filled, strict=True):
             instructions.append(to_instruction(kb, item, record_id))
     evals: list[EvalItem] = []
-    vignette = lambda scope: (
-        lambda d: diagnosis_item(  # noqa: E731
-            kb, d, rng, 4, rng.randint(lo, hi), scope=scope
-        )
-    )
+
+    def vignette(scope: str) -> Callable[[str], dict[str, Any] | None]:
+        return lambda d: diagnosis_item(kb, d, rng, 4, rng.randint(lo, hi), scope=scope)
+
     heldout_makers = {
         "hpo_diagnosis": (part["heldout"], cfg.heldout.diagnosis, vignette("any")),
         "hpo_diagnosis_heldout": (part["heldout"], cfg.heldout.diagnosis_heldout,
