@@ -221,3 +221,17 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
     assert "<|start_header_id|>user<|end_header_id|>" in chat and "Question:" not in chat
     assert "Answer with the letter of the correct option, then explain briefly." in chat
     assert chat.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_a_task_run_can_be_limited_to_some_models(eval_files, tiny_model):
+    params = {"evaluate": {
+        "models": [{"name": "base", "path": str(tiny_model)}, {"name": "sft", "path": str(tiny_model)}],
+        "tasks": [{"name": "medqa", "limit": 4, "models": ["base"]}, {"name": "hpo_diagnosis", "limit": 4}],
+        "comparisons": [["base", "sft"]], "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    m = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files).metrics
+    assert set(m["models"]["base"]) == {"medqa", "hpo_diagnosis"}
+    assert set(m["models"]["sft"]) == {"hpo_diagnosis"}
+    assert set(m["comparisons"]["sft_vs_base"]) == {"hpo_diagnosis"}
+    params["evaluate"]["tasks"][0]["models"] = ["nobody"]
+    with pytest.raises(ConfigError, match="unknown models"):
+        parse_section(params, "evaluate", EvaluateConfig)

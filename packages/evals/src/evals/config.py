@@ -36,6 +36,7 @@ class TaskRun(Strict):
     chat_template: Literal["auto", "always", "never"] | None = None  # default: evaluate's
     limit: int | None = Field(None, ge=1)
     optional: bool = False  # skip (and say so) when the items file is absent
+    models: list[str] | None = None  # only these models (names); None: every model
 
     @property
     def key(self) -> str:
@@ -101,6 +102,10 @@ class EvaluateConfig(Strict):
             for n in (a, b):
                 if n not in names:
                     raise ValueError(f"comparison names unknown model {n!r}")
+        for t in self.tasks:
+            unknown = sorted(set(t.models or ()) - set(names))
+            if unknown:
+                raise ValueError(f"task {t.key!r} names unknown models {unknown}")
         if any(t.scorer == "best_of_n" for t in self.tasks) and not self.reward_scorer:
             raise ValueError("a best_of_n task needs reward_scorer: 'module:factory'")
         return self
@@ -136,3 +141,26 @@ class DiagnoseConfig(Strict):
     sft_set: str = "data/sets/sft.parquet"
     hpo_diseases: str = "data/interim/hpo_diseases.parquet"
     metrics: str = "metrics/diagnosis.json"
+
+
+class DevEvalConfig(Strict):
+    """dev_eval: a few models on the dev tasks, where the recipe is chosen (not the held-out ones)."""
+
+    models: list[str] = Field(min_length=1)  # names from evaluate.models
+    tasks: list[TaskRun] = Field(min_length=1)
+    comparisons: list[tuple[str, str]] = Field(default_factory=list)
+    predictions_dir: str = "data/eval/dev"
+    metrics: str = "metrics/dev.json"
+
+    def evaluate_config(self, base: EvaluateConfig) -> EvaluateConfig:
+        """evaluate's settings with these models, tasks and outputs (no unit cache: it is small)."""
+        known = {m.name: m for m in base.models}
+        missing = [m for m in self.models if m not in known]
+        if missing:
+            raise ValueError(f"dev_eval.models not in evaluate.models: {missing}")
+        data = base.model_dump()
+        data.update(models=[known[m].model_dump() for m in self.models],
+                    tasks=[t.model_dump() for t in self.tasks],
+                    comparisons=self.comparisons, predictions_dir=self.predictions_dir,
+                    metrics=self.metrics, cache_dir=None)  # fmt: skip
+        return EvaluateConfig.model_validate(data)

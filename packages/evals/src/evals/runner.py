@@ -140,6 +140,8 @@ def evaluate(
         backend = None  # loaded on the first unit the cache does not hold
         per_model: dict[str, Any] = {}
         for run, spec, items, prompts in tasks:
+            if run.models is not None and model.name not in run.models:
+                continue
             t1 = time.perf_counter()
             key = unit_key(fingerprint, run, items, prompts, cfg)
             rows = cache.get(model.name, run.key, key)
@@ -173,6 +175,8 @@ def evaluate(
     result.metrics["cache"] = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
     for a, b in cfg.comparisons:
         for run, *_ in tasks:
+            if (a, run.key) not in outcomes or (b, run.key) not in outcomes:
+                continue  # a task run limited to other models
             xa, xb = outcomes[a, run.key], outcomes[b, run.key]
             boot = paired_bootstrap(
                 xa, xb, resamples=cfg.bootstrap.resamples, seed=cfg.bootstrap.seed

@@ -52,6 +52,7 @@ class HeldoutConfig(Strict):
     diagnosis: int = Field(300, ge=0)  # gold held-out, distractors any disease
     diagnosis_heldout: int = Field(300, ge=0)  # gold and distractors all held-out
     diagnosis_dev: int = Field(300, ge=0)  # dev part, all options dev: recipe selection
+    dev_per_subject: int = Field(1, ge=1)  # dev vignettes per dev disease (other findings each)
     definition: int = Field(300, ge=0)
 
 

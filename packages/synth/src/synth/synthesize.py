@@ -75,14 +75,14 @@ def _shuffled(ids: list[str], rng: random.Random) -> list[str]:
     return ids
 
 
-def _record_ids(kind: str, filled: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """`hpo-<kind>:<subject>`, with `#k` from a subject's second item on."""
+def _record_ids(prefix: str, filled: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """`<prefix>:<subject>`, with `#k` from a subject's second item on."""
     seen: Counter[str] = Counter()
     ids = []
     for subject, _ in filled:
         seen[subject] += 1
         suffix = f"#{seen[subject]}" if seen[subject] > 1 else ""
-        ids.append(f"hpo-{kind}:{subject}{suffix}")
+        ids.append(f"{prefix}:{subject}{suffix}")
     return ids
 
 
@@ -112,7 +112,7 @@ def synthesize_kb(
     for kind in sorted(sc.counts):
         ids, make = makers[kind]
         filled = _fill(sc.counts[kind], _shuffled(ids, rng), make, kind, rounds=sc.max_per_subject)
-        for record_id, (_, item) in zip(_record_ids(kind, filled), filled, strict=True):
+        for record_id, (_, item) in zip(_record_ids(f"hpo-{kind}", filled), filled, strict=True):
             instructions.append(to_instruction(kb, item, record_id))
     evals: list[EvalItem] = []
 
@@ -128,8 +128,11 @@ def synthesize_kb(
                            lambda t: definition_mc_item(kb, t, rng, 4)),
     }  # fmt: skip
     for task, (ids, count, make) in heldout_makers.items():
-        for subject, item in _fill(count, _shuffled(ids, rng), make, task):
-            evals.append(EvalItem(id=f"{task}:{subject}", task=task, question=item["question"],
+        # dev items may repeat a disease with other findings: more items to choose a recipe on
+        rounds = cfg.heldout.dev_per_subject if task == "hpo_diagnosis_dev" else 1
+        filled = _fill(count, _shuffled(ids, rng), make, task, rounds=rounds)
+        for item_id, (subject, item) in zip(_record_ids(task, filled), filled, strict=True):
+            evals.append(EvalItem(id=item_id, task=task, question=item["question"],
                                   options=item["options"], answer=item["answer"],
                                   meta={"subject": subject, "source": "hpo",
                                         "gold": item["meta"]["gold"],

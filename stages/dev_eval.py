@@ -1,0 +1,33 @@
+"""DVC stage `dev_eval`: base and SFT on the knowledge domain's dev part -> metrics/dev.json.
+
+The recipe is chosen on these numbers, never on the reported held-out tasks:
+`uv run dvc exp run -S sft.learning_rate=3e-4 dev_eval` retrains SFT and scores it here only.
+"""
+
+from pathlib import Path
+
+from data_core.cli import stage_main
+from data_core.config import load_params, parse_section
+from data_core.io import write_json
+from data_core.tracking import flatten, stage_run
+from evals.config import DevEvalConfig, EvaluateConfig
+from evals.runner import evaluate
+
+
+@stage_main
+def main(root: Path) -> None:
+    """Score the configured models on the dev tasks, with evaluate's settings otherwise."""
+    params = load_params(root / "params.yaml")
+    dev = parse_section(params, "dev_eval", DevEvalConfig)
+    base = parse_section(params, "evaluate", EvaluateConfig)
+    cfg = dev.evaluate_config(base)
+    with stage_run("dev_eval", {"dev_eval": params["dev_eval"]}, root=root) as run:
+        result = evaluate(cfg, root)
+        metrics = {"models": result.metrics["models"], "comparisons": result.metrics["comparisons"]}
+        write_json(root / dev.metrics, metrics)
+        run.log_metrics(flatten(metrics))
+        run.log_artifact(root / dev.metrics)
+
+
+if __name__ == "__main__":
+    main()
