@@ -23,15 +23,17 @@ def main(root: Path) -> None:
     """Supervised fine-tuning of the base model."""
     params = load_params(root / "params.yaml")
     cfg = parse(params, "sft")
-    inputs = {"base": root / "models/base", "sft_set": root / "data/sets/sft.parquet",
-              "hpo_diseases": root / "data/interim/hpo_diseases.parquet",
-              "passages": root / "data/clean/passages.parquet"}  # fmt: skip
+    inputs = {"base": root / "models/base", "sft_set": root / "data/sets/sft.parquet"}
     records = read_records(inputs["sft_set"], Instruction)
     train = conversations(records, "train", cfg.max_train_records)
     test = conversations(records, "test", cfg.max_eval_records)
-    replay = replay_documents(
-        pretrain_documents(root, params), round(cfg.replay_ratio * len(train))
-    )
+    replay = []
+    if cfg.replay_ratio > 0:  # the base's own pretraining documents (knowledge replay)
+        inputs["hpo_diseases"] = root / "data/interim/hpo_diseases.parquet"
+        inputs["passages"] = root / "data/clean/passages.parquet"
+        replay = replay_documents(
+            pretrain_documents(root, params), round(cfg.replay_ratio * len(train))
+        )
     tokenizer = AutoTokenizer.from_pretrained(inputs["base"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
     with maybe_run(stage_run("sft", {"sft": params["sft"]}, root=root)) as run, system_metrics(run):

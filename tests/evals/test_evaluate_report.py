@@ -235,3 +235,17 @@ def test_a_task_run_can_be_limited_to_some_models(eval_files, tiny_model):
     params["evaluate"]["tasks"][0]["models"] = ["nobody"]
     with pytest.raises(ConfigError, match="unknown models"):
         parse_section(params, "evaluate", EvaluateConfig)
+
+
+def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(tiny_model):
+    from evals.config import DevEvalConfig
+
+    base = parse_section(_params(tiny_model), "evaluate", EvaluateConfig)
+    dev = DevEvalConfig(models=["sft"], tasks=[{"name": "hpo_diagnosis_dev", "label": "d"}],
+                        predictions_dir="data/eval/dev", metrics="metrics/dev.json")  # fmt: skip
+    cfg = dev.evaluate_config(base)
+    assert [m.name for m in cfg.models] == ["sft"] and [t.key for t in cfg.tasks] == ["d"]
+    assert cfg.cache_dir is None and cfg.predictions_dir == "data/eval/dev"
+    assert cfg.bootstrap == base.bootstrap and cfg.batch_tokens == base.batch_tokens
+    with pytest.raises(ValueError, match="not in evaluate.models"):
+        DevEvalConfig(models=["gpt"], tasks=[{"name": "hpo_diagnosis_dev"}]).evaluate_config(base)
