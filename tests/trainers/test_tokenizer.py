@@ -104,4 +104,6 @@ def test_pretrain_corpus_reads_every_domain_disease_of_every_part(tmp_path) -> N
     assert read == set(parts) and len(read) == 120
     assert {"train", "dev", "heldout"} == set(parts.values())
     assert len(train) == 120 * 4
-    assert any(doc.startswith("A patient with finding") and "may have Dis" in doc for doc in train)
+    suggest = [doc for doc in train if doc.startswith("A patient with finding")]
+    assert len(suggest) == 120 * 2  # variants 1 and 3: five findings -> sentences of 4 and 1
+    assert all(doc.count("may have Dis") == 2 for doc in suggest)

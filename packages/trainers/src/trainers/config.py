@@ -29,6 +29,7 @@ class PhrasingConfig(Strict):
         default_factory=lambda: ["characterized", "present", "features"], min_length=1
     )
     max_phenotypes: int = Field(12, ge=1)  # per sentence, so one sentence stays short
+    suggest_findings: int = Field(4, ge=1)  # findings per `suggest` sentence
     seed: int = 0
 
 

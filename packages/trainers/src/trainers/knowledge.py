@@ -78,6 +78,13 @@ def disease_sentences(disease: dict[str, Any], variant: int, cfg: PhrasingConfig
     rng.shuffle(present)
     inheritance = sorted({p["name"].lower() for p in disease["phenotypes"] if p["aspect"] == "I"})
     out: list[str] = []
+    if cfg.phrasings[variant % len(cfg.phrasings)] == "suggest":
+        # findings first, a few at a time, as a clinician meets them: "A patient with a, b and c
+        # may have X" teaches findings -> disease, the direction a diagnosis question asks
+        for start in range(0, len(present), cfg.suggest_findings):
+            names = [p["name"].lower() for p in present[start : start + cfg.suggest_findings]]
+            out.append(f"A patient with {_join(names)} may have {name}.")
+        return out
     for start in range(0, len(present), cfg.max_phenotypes):
         chunk = present[start : start + cfg.max_phenotypes]
         names = [p["name"].lower() for p in chunk]
@@ -86,10 +93,8 @@ def disease_sentences(disease: dict[str, Any], variant: int, cfg: PhrasingConfig
             out.append(f"{name} is characterized by {_join(names)}.")
         elif phrasing == "present":
             out.append(f"Patients with {name} present with {_join(names)}.")
-        elif phrasing == "features":
-            out.append(f"Clinical features of {name} include {_join(names)}.")
         else:
-            out.append(f"A patient with {_join(names)} may have {name}.")
+            out.append(f"Clinical features of {name} include {_join(names)}.")
         graded = [(p["name"].lower(), frequency_word(p["frequency"])) for p in chunk]
         for finding, word in graded:
             if word in ("always", "very frequently"):
