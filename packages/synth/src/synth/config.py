@@ -22,8 +22,6 @@ class BackendConfig(Strict):
     error_rate: float = Field(0.0, ge=0, le=1)  # kb: share of deliberately wrong answers
     detail_rate: float = Field(0.5, ge=0, le=1)  # kb: share of long answers
     latency_s: float = Field(0.0, ge=0)  # kb: simulated latency
-    # kb: how an MC answer opens: "The answer is C. ..." or "<option text>. The answer is C. ..."
-    answer_style: Literal["letter", "option_first"] = "letter"
     batch_size: int = Field(8, ge=1)  # transformers / vllm
     device: str = "cpu"
     dtype: str = "float32"
@@ -123,6 +121,9 @@ class SynthConfig(Strict):
 
     seed: int = 42
     cache_dir: str = "data/synth/cache"
+    # how the kb teachers open an MC answer: "The answer is C. ..." (letter) or
+    # "<option text>. The answer is C. ..." (option_first: the name first, what a small model recalls)
+    answer_style: Literal["letter", "option_first"] = "letter"
     heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=lambda: {
         "kb": BackendConfig(kind="kb")})  # fmt: skip

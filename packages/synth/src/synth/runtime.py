@@ -33,7 +33,7 @@ def open_backend(
     root: Path, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
 ) -> CachedBackend:
     """The named backend behind the stage's crash-safe response cache."""
-    inner = make_backend(name, cfg.backends[name], root, kb)
+    inner = make_backend(name, cfg.backends[name], root, kb, cfg.answer_style)
     return CachedBackend(inner, ResponseCache(root / cfg.cache_dir / f"{stage}.sqlite"))
 
 

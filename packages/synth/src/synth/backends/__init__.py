@@ -17,16 +17,20 @@ __all__ = ["Backend", "CachedBackend", "Generation", "Request", "ResponseCache",
 
 
 def make_backend(
-    name: str, cfg: BackendConfig, root: Path, kb: KnowledgeBase | None = None
-) -> Backend:
-    """Build the backend a params entry describes; heavy libraries load only when chosen."""
+    name: str, cfg: BackendConfig, root: Path, kb: KnowledgeBase | None = None,
+    answer_style: str = "letter",
+) -> Backend:  # fmt: skip
+    """Build the backend a params entry describes; heavy libraries load only when chosen.
+
+    `answer_style`: how the kb teacher opens an MC answer (synth.answer_style).
+    """
     if cfg.kind == "kb":
         from synth.backends.kb import KbBackend
 
         if kb is None:
             raise ValueError(f"backend {name!r}: the kb teacher needs the knowledge base")
         return KbBackend(
-            kb, cfg.error_rate, cfg.detail_rate, cfg.latency_s, cfg.model or name, cfg.answer_style
+            kb, cfg.error_rate, cfg.detail_rate, cfg.latency_s, cfg.model or name, answer_style
         )
     if cfg.kind == "transformers":
         from synth.backends.hf import TransformersBackend
