@@ -115,8 +115,12 @@ def teacher_answer(
         if rest:  # usually the runner-up (a near miss), sometimes any other option
             letter = rest[0] if rng.random() < 0.6 else rng.choice(rest)
     answer = f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed)}"
-    if style == "option_first":  # the option's text first: what a small model can recall
-        return f"{option_label(kb, meta['option_ids'][letter])}. {answer}"
+    label = option_label(kb, meta["option_ids"][letter])
+    if style == "findings_first" and meta["kind"] == "diagnosis":
+        # the findings, then the diagnosis, in the words a pretrained base read its facts in
+        return f"A patient with {_names(kb, meta['findings'])} may have {label}. {answer}"
+    if style in ("option_first", "findings_first"):  # the option's text first: what a model recalls
+        return f"{label}. {answer}"
     return answer
 
 
