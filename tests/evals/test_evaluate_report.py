@@ -197,23 +197,30 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
 def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monkeypatch):
     """A base is asked as cloze ("Question: ... Answer:"); a chat model inside its template, in
     the training data's instruction format; a task run's own chat_template overrides both."""
-    seen: dict[tuple[str, bool], list[str]] = {}
+    seen: dict[tuple[str, bool, str], list[str]] = {}
+    scorers: dict[tuple[str, str], str] = {}
 
     def spy(backend, spec, run, items, prompts, chat, cfg):
         seen[backend.name, chat, run.key] = list(prompts)
+        scorers[backend.name, run.key] = run.scorer
         return [{"id": i.id, "gold": i.answer, "prediction": "A", "correct": i.answer == "A"}
                 for i in items]  # fmt: skip
 
     monkeypatch.setattr(runner, "_score", spy)
     params = {"evaluate": {
         "models": [{"name": "base", "path": str(tiny_model), "chat_template": "never"},
-                   {"name": "sft", "path": str(tiny_model), "chat_template": "always"}],
+                   {"name": "sft", "path": str(tiny_model), "chat_template": "always",
+                    "scorer": "generate"}],
         "tasks": [{"name": "hpo_diagnosis", "limit": 3},
-                  {"name": "hpo_diagnosis", "label": "cloze", "limit": 3, "chat_template": "never"}],
+                  {"name": "hpo_diagnosis", "label": "cloze", "limit": 3, "chat_template": "never",
+                   "scorer": "loglik"}],
         "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
     evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
     assert set(seen) == {("base", False, "hpo_diagnosis"), ("sft", True, "hpo_diagnosis"),
                          ("base", False, "cloze"), ("sft", False, "cloze")}  # fmt: skip
+    # a run naming no scorer takes the model's own: greedy answers for the chat model
+    assert scorers == {("base", "hpo_diagnosis"): "loglik", ("sft", "hpo_diagnosis"): "generate",
+                       ("base", "cloze"): "loglik", ("sft", "cloze"): "loglik"}  # fmt: skip
     cloze = seen["base", False, "hpo_diagnosis"][0]
     assert cloze.startswith("Question: ") and cloze.endswith("\nAnswer:")
     assert seen["sft", False, "cloze"] == seen["base", False, "hpo_diagnosis"]

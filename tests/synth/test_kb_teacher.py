@@ -47,6 +47,20 @@ def test_error_rate_controls_wrong_answers(toy_kb, small_config):
         assert low <= correct <= high, (rate, correct)
 
 
+def test_option_first_answers_open_with_the_option_they_choose(toy_kb, small_config):
+    records, _, _ = synthesize_kb(toy_kb, small_config())
+    mc = [r for r in records if r.type == "mc"]
+    letter = KbBackend(toy_kb, error_rate=0.3).generate(_requests(mc))
+    first = KbBackend(toy_kb, error_rate=0.3, answer_style="option_first").generate(_requests(mc))
+    assert all(g.text.startswith("The answer is ") for g in letter)
+    right = 0
+    for record, g in zip(mc, first, strict=True):
+        text, rest = g.text.split(". The answer is ", 1)
+        assert record.options[rest[0]] == text  # the name first, then the letter it belongs to
+        right += verify(record, g.text, 0.8)
+    assert 0.5 < right / len(mc) < 1.0  # the letter still verifies; noisy answers stay wrong
+
+
 def test_diagnosis_distractors_are_valid(toy_kb):
     rng = random.Random(3)
     made = 0

@@ -23,6 +23,9 @@ class ModelSpec(Strict):
     # the model's natural format: `never` for a base (cloze), `always` for a chat model;
     # a task run's own chat_template wins (e.g. the all-cloze comparison); None: evaluate's
     chat_template: Literal["auto", "always", "never"] | None = None
+    # the model's natural scorer for task runs that name none (e.g. `generate` for a chat model:
+    # greedy answers it can be parsed from); None: loglik
+    scorer: Scorer | None = None
 
 
 class TaskRun(Strict):
@@ -30,7 +33,7 @@ class TaskRun(Strict):
 
     name: str
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")  # metrics key; default: name
-    scorer: Scorer = "loglik"
+    scorer: Scorer | None = None  # None: each model's own (ModelSpec.scorer), else loglik
     num_fewshot: int = Field(0, ge=0)
     choices: Literal["letters", "texts"] | None = None  # default: the task's
     chat_template: Literal["auto", "always", "never"] | None = None  # default: evaluate's
@@ -106,7 +109,8 @@ class EvaluateConfig(Strict):
             unknown = sorted(set(t.models or ()) - set(names))
             if unknown:
                 raise ValueError(f"task {t.key!r} names unknown models {unknown}")
-        if any(t.scorer == "best_of_n" for t in self.tasks) and not self.reward_scorer:
+        scorers = [t.scorer for t in self.tasks] + [m.scorer for m in self.models]
+        if "best_of_n" in scorers and not self.reward_scorer:
             raise ValueError("a best_of_n task needs reward_scorer: 'module:factory'")
         return self
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 FORMATS = {
-    "": "option texts, natural format",
-    "_letters": "letters, natural format",
-    "_greedy": "greedy generation, natural format",
+    "": "natural: base cloze, chat models answer greedily in their template",
+    "_texts": "option texts, in each model's template",
+    "_letters": "letters, in each model's template",
+    "_greedy": "greedy generation, in each model's template",
     "_cloze": "option texts, every model as cloze",
 }
 

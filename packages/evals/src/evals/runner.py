@@ -116,7 +116,7 @@ def evaluate(
 
     `model_digests`: model name -> md5 of its directory, where the caller has already hashed it.
     """
-    tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem], list[str]]] = []
+    tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem]]] = []
     result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}, "timing_s": {}})
     for run in cfg.tasks:
         spec = get_task(run.name)
@@ -127,8 +127,9 @@ def evaluate(
             continue
         items = load_items(spec, eval_items=root / cfg.eval_items,
                            heldout_items=root / cfg.heldout_items, limit=run.limit)  # fmt: skip
-        tasks.append((run, spec, items, task_prompts(items, run, cfg.fewshot_seed)))
-        result.metrics["tasks"][run.key] = {"task": run.name, "items": len(items), "scorer": run.scorer,
+        tasks.append((run, spec, items))
+        result.metrics["tasks"][run.key] = {"task": run.name, "items": len(items),
+                                            "scorer": run.scorer or "per model",
                                             "num_fewshot": run.num_fewshot}  # fmt: skip
     outcomes: dict[tuple[str, str], list[bool]] = {}
     pred_dir = root / cfg.predictions_dir
@@ -139,10 +140,15 @@ def evaluate(
         fingerprint = model_fingerprint(model, root, (model_digests or {}).get(model.name))
         backend = None  # loaded on the first unit the cache does not hold
         per_model: dict[str, Any] = {}
-        for run, spec, items, prompts in tasks:
-            if run.models is not None and model.name not in run.models:
+        for task_run, spec, items in tasks:
+            if task_run.models is not None and model.name not in task_run.models:
                 continue
             t1 = time.perf_counter()
+            # a run that names no scorer takes the model's own (its natural format)
+            run = task_run.model_copy(
+                update={"scorer": task_run.scorer or model.scorer or "loglik"}
+            )
+            prompts = task_prompts(items, run, cfg.fewshot_seed)
             key = unit_key(fingerprint, run, items, prompts, cfg)
             rows = cache.get(model.name, run.key, key)
             if rows is None:
@@ -166,6 +172,7 @@ def evaluate(
             _write_predictions(path, rows, items, model.name, run.key, spec)
             result.predictions[f"{model.name}__{run.key}"] = path
             per_model[run.key] = task_metrics(rows, items, spec, cfg)
+            per_model[run.key]["scorer"] = run.scorer
             per_model[run.key]["seconds"] = round(time.perf_counter() - t1, 3)
             outcomes[model.name, run.key] = [bool(r["correct"]) for r in rows]
             log.info("%s %s acc=%.4f (%d items, %.1fs)", model.name, run.key,

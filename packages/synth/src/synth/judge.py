@@ -40,7 +40,8 @@ def verify(record: Instruction, text: str, open_threshold: float) -> bool | None
         if record.type == "yesno":
             found = re.search(r"\b(yes|no|maybe)\b", text.lower())
             return bool(found) and found.group(1) == record.answer
-        return extract_letter(text, "".join(record.options or {})) == record.answer
+        options = record.options or {}
+        return extract_letter(text, "".join(options), options) == record.answer
     gold = record.meta.get("gold")
     return token_recall(text, gold) >= open_threshold if gold else None
 

@@ -45,10 +45,30 @@ def parse_labeled(text: str, label: str) -> tuple[float | None, str]:
     return parse_score(match.group(1).split("\n")[0])
 
 
-def extract_letter(text: str, letters: str = "ABCDEFGH") -> str | None:
-    """The option letter a completion commits to, or None."""
+def extract_letter(
+    text: str, letters: str = "ABCDEFGH", options: dict[str, str] | None = None
+) -> str | None:
+    """The option letter a completion commits to, or None.
+
+    With `options`, a reply that names no letter commits to the one option whose text it contains.
+    """
     for pattern in _LETTER:
         match = pattern.search(text or "")
         if match and match.group(1).upper() in letters:
             return match.group(1).upper()
+    if options:
+        words = f" {_words(text)} "
+        named = [k for k, v in options.items() if _words(v) and f" {_words(v)} " in words]
+        if len(named) > 1:  # one option's text may contain another's: the longest names both
+            longest = max(named, key=lambda k: len(options[k]))
+            named = (
+                [longest]
+                if all(_words(options[k]) in _words(options[longest]) for k in named)
+                else named
+            )
+        return named[0] if len(named) == 1 else None
     return None
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()

@@ -117,8 +117,9 @@ def teacher_answer(
     answer = f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed)}"
     label = option_label(kb, meta["option_ids"][letter])
     if style == "findings_first" and meta["kind"] == "diagnosis":
-        # the findings, then the diagnosis, in the words a pretrained base read its facts in
-        return f"A patient with {_names(kb, meta['findings'])} may have {label}. {answer}"
+        # the findings, then the diagnosis, in the words a pretrained base read its facts in; the
+        # answer is the option's text (no letter: a small model names diseases, not letters)
+        return f"A patient with {_names(kb, meta['findings'])} may have {label}."
     if style in ("option_first", "findings_first"):  # the option's text first: what a model recalls
         return f"{label}. {answer}"
     return answer
