@@ -134,3 +134,20 @@ def test_gold_agreement():
         == 0.5
     )
     assert gold_agreement([j("a", 9, True)]) is None
+
+
+def test_a_letterless_answer_commits_to_the_one_option_it_names() -> None:
+    from synth.parse import extract_letter
+
+    options = {"A": "Marfan syndrome", "B": "Noonan syndrome", "C": "Noonan syndrome 3"}
+    assert (
+        extract_letter("A patient with tall stature may have Marfan syndrome.", "ABC", options)
+        == "A"
+    )
+    # a name inside a longer option's name is that longer option
+    assert extract_letter("... may have Noonan syndrome 3.", "ABC", options) == "C"
+    assert extract_letter("It is Marfan syndrome or Noonan syndrome.", "ABC", options) is None
+    assert (
+        extract_letter("The answer is B. Marfan syndrome", "ABC", options) == "B"
+    )  # a letter wins
+    assert extract_letter("may have Marfan syndrome.", "ABC") is None  # no options: letters only

@@ -52,7 +52,7 @@ def kb_score(kb: KnowledgeBase | None, record: Instruction, text: str, open_thre
     verified = verify(record, text, open_threshold)
     words = len(text.split())
     if record.type == "mc" and record.options:
-        letter = extract_letter(text, "".join(record.options))
+        letter = extract_letter(text, "".join(record.options), record.options)
         if letter is None:
             return 1.0, "no answer letter found", False
         gold_text = record.options[record.answer] if record.answer else ""
