@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 FORMATS = {
-    "": "natural: base cloze, chat models answer greedily in their template",
-    "_texts": "option texts, in each model's template",
+    "": "natural: base cloze; chat models in their template, answer opened as taught",
     "_letters": "letters, in each model's template",
     "_greedy": "greedy generation, in each model's template",
     "_cloze": "option texts, every model as cloze",

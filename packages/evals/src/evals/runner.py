@@ -164,7 +164,14 @@ def evaluate(
                     else prompts
                 )
                 formatted = [backend.format_prompt(p, chat=chat_pref)[0] for p in texts]
-                rows = _score(backend, spec, run, items, formatted, chat, cfg)
+                opened = chat and spec.prefill is not None
+                if opened:  # the assistant's answer opens as the model was taught (item meta)
+                    formatted = [
+                        f + i.meta.get(spec.prefill, "")
+                        for f, i in zip(formatted, items, strict=True)
+                    ]
+                # a fresh assistant turn takes the option without a leading space; prefilled text does
+                rows = _score(backend, spec, run, items, formatted, chat and not opened, cfg)
                 cache.put(model.name, run.key, key, rows)
             else:
                 log.info("%s %s: resumed from %s", model.name, run.key, cfg.cache_dir)

@@ -35,6 +35,9 @@ class TaskSpec:
     scorer: str = "loglik"
     metrics: tuple[str, ...] = ("acc", "acc_norm")
     group_by: str | None = None  # meta key reported per value (e.g. MMLU subject)
+    # meta key whose text opens the assistant's answer inside a chat template (prefill), e.g. the
+    # "A patient with <findings> may have" a diagnosis answer was taught to start with
+    prefill: str | None = None
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -55,11 +58,11 @@ register(TaskSpec("mmlu_medical", group_by="subject",
                   description="MMLU medical subjects, per subject with macro/micro averages"))  # fmt: skip
 # The knowledge tasks score the option texts (cloze style): the pretrained base has read disease and
 # term names, not "Answer: C", so letters would measure format, not knowledge.
-register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts",
+register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts", prefill="answer_prefix",
                   description="held-out HPO diagnosis vignettes (no training stage sees them)"))  # fmt: skip
-register(TaskSpec("hpo_diagnosis_heldout", source="heldout", choices="texts",
+register(TaskSpec("hpo_diagnosis_heldout", source="heldout", choices="texts", prefill="answer_prefix",
                   description="held-out vignettes whose every option is a held-out disease"))  # fmt: skip
-register(TaskSpec("hpo_diagnosis_dev", source="heldout", choices="texts",
+register(TaskSpec("hpo_diagnosis_dev", source="heldout", choices="texts", prefill="answer_prefix",
                   description="dev-part vignettes (all options dev): where the recipe is chosen"))  # fmt: skip
 register(TaskSpec("hpo_definition", source="heldout", choices="texts",
                   description="held-out HPO term definitions (no training stage sees them)"))  # fmt: skip

@@ -14,7 +14,7 @@ from data_core.schemas import EvalItem, Instruction, Message, Passage
 from tqdm import tqdm
 
 from synth.backends import Backend, Request, Sampling
-from synth.backends.kb import definition_answer, mc_rationale
+from synth.backends.kb import definition_answer, finding_names, mc_rationale
 from synth.config import SynthConfig
 from synth.kb import KnowledgeBase
 from synth.teacher import (
@@ -49,6 +49,13 @@ def to_instruction(kb: KnowledgeBase, item: dict[str, Any], record_id: str,
                   Message(role="assistant", content=reference_answer(kb, item))],
         options=options, answer=item["answer"], meta=meta,
     )  # fmt: skip
+
+
+def answer_prefix(kb: KnowledgeBase, meta: dict[str, Any]) -> dict[str, str]:
+    """A diagnosis item's answer opening in the findings_first style (evals prefill it)."""
+    if meta.get("kind") != "diagnosis":
+        return {}
+    return {"answer_prefix": f"A patient with {finding_names(kb, meta['findings'])} may have"}
 
 
 def _fill(
@@ -136,7 +143,8 @@ def synthesize_kb(
                                   options=item["options"], answer=item["answer"],
                                   meta={"subject": subject, "source": "hpo",
                                         "gold": item["meta"]["gold"],
-                                        "option_ids": item["meta"]["option_ids"]}))  # fmt: skip
+                                        "option_ids": item["meta"]["option_ids"],
+                                        **answer_prefix(kb, item["meta"])}))  # fmt: skip
     counts = {"instructions": len(instructions), "heldout_eval": len(evals),
               "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
               "heldout_by_task": dict(Counter(e.task for e in evals)),

@@ -34,6 +34,11 @@ def option_scores(kb: KnowledgeBase, meta: dict[str, Any]) -> dict[str, float]:
     return scores
 
 
+def finding_names(kb: KnowledgeBase, ids: Sequence[str]) -> str:
+    """Phenotype names as the knowledge text writes them: lower case, "a, b and c"."""
+    return _names(kb, ids)
+
+
 def _names(kb: KnowledgeBase, ids: Sequence[str]) -> str:
     names = [kb.terms[i].name.lower() if i in kb.terms else i for i in ids]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -119,7 +124,7 @@ def teacher_answer(
     if style == "findings_first" and meta["kind"] == "diagnosis":
         # the findings, then the diagnosis, in the words a pretrained base read its facts in; the
         # answer is the option's text (no letter: a small model names diseases, not letters)
-        return f"A patient with {_names(kb, meta['findings'])} may have {label}."
+        return f"A patient with {finding_names(kb, meta['findings'])} may have {label}."
     if style in ("option_first", "findings_first"):  # the option's text first: what a model recalls
         return f"{label}. {answer}"
     return answer
