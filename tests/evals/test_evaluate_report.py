@@ -256,3 +256,42 @@ def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(
     assert cfg.bootstrap == base.bootstrap and cfg.batch_tokens == base.batch_tokens
     with pytest.raises(ValueError, match="not in evaluate.models"):
         DevEvalConfig(models=["gpt"], tasks=[{"name": "hpo_diagnosis_dev"}]).evaluate_config(base)
+
+
+def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
+    eval_files, tiny_model, monkeypatch
+):
+    from data_core.io import read_records, write_records
+    from data_core.schemas import EvalItem
+
+    path = eval_files / "data/synth/heldout_eval.parquet"
+    items = read_records(path, EvalItem)
+    for item in items:
+        item.meta["answer_prefix"] = f"A patient with finding {item.id} may have"
+    write_records(path, items, EvalItem)
+    seen: dict[tuple[str, str], list[str]] = {}
+
+    def spy(backend, spec, run, items, prompts, chat, cfg):
+        seen[backend.name, run.key] = list(prompts)
+        return score_loglik(backend, items, prompts, chat=chat, kind="texts")
+
+    from evals.scorers import score_loglik
+
+    monkeypatch.setattr(runner, "_score", spy)
+    params = {"evaluate": {
+        "models": [{"name": "base", "path": str(tiny_model), "chat_template": "never"},
+                   {"name": "sft", "path": str(tiny_model), "chat_template": "always"}],
+        "tasks": [{"name": "hpo_diagnosis", "limit": 2},
+                  {"name": "hpo_diagnosis", "label": "primed", "limit": 2, "prefill": "always",
+                   "chat_template": "never"}],
+        "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    first = items[0].id
+    assert seen["base", "hpo_diagnosis"][0].endswith("\nAnswer:")  # the natural cloze: no prefill
+    assert seen["sft", "hpo_diagnosis"][0].endswith(
+        f"<|start_header_id|>assistant<|end_header_id|>\n\nA patient with finding {first} may have"
+    )
+    for model in ("base", "sft"):
+        assert seen[model, "primed"][0].endswith(
+            f"\nAnswer: A patient with finding {first} may have"
+        )

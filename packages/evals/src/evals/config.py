@@ -40,6 +40,9 @@ class TaskRun(Strict):
     limit: int | None = Field(None, ge=1)
     optional: bool = False  # skip (and say so) when the items file is absent
     models: list[str] | None = None  # only these models (names); None: every model
+    # when the task's prefill opens the answer: inside a chat template (chat), also after a cloze
+    # prompt (always: a base primed with the answer's opening, a probe of what it knows), never
+    prefill: Literal["chat", "always", "never"] = "chat"
 
     @property
     def key(self) -> str:

@@ -16,6 +16,7 @@ FORMATS = {
     "_letters": "letters, in each model's template",
     "_greedy": "greedy generation, in each model's template",
     "_cloze": "option texts, every model as cloze",
+    "_primed": "option texts after the answer's opening, every model as cloze (knowledge probe)",
 }
 
 

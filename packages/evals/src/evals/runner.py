@@ -164,10 +164,13 @@ def evaluate(
                     else prompts
                 )
                 formatted = [backend.format_prompt(p, chat=chat_pref)[0] for p in texts]
-                opened = chat and spec.prefill is not None
-                if opened:  # the assistant's answer opens as the model was taught (item meta)
+                opened = spec.prefill is not None and (
+                    run.prefill == "always" or (run.prefill == "chat" and chat)
+                )
+                if opened:  # the answer opens as the model was taught (item meta)
+                    sep = "" if chat else " "  # a cloze prompt ends with "Answer:"
                     formatted = [
-                        f + i.meta.get(spec.prefill, "")
+                        f + sep + i.meta.get(spec.prefill, "")
                         for f, i in zip(formatted, items, strict=True)
                     ]
                 # a fresh assistant turn takes the option without a leading space; prefilled text does
