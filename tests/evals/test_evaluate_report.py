@@ -216,7 +216,8 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
                    "scorer": "loglik"}],
         "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
     evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
-    assert set(seen) == {("base", False, "hpo_diagnosis"), ("sft", True, "hpo_diagnosis"),
+    # (the chat flag _score gets means "a fresh assistant turn": hpo_diagnosis prefills it)
+    assert set(seen) == {("base", False, "hpo_diagnosis"), ("sft", False, "hpo_diagnosis"),
                          ("base", False, "cloze"), ("sft", False, "cloze")}  # fmt: skip
     # a run naming no scorer takes the model's own: greedy answers for the chat model
     assert scorers == {("base", "hpo_diagnosis"): "loglik", ("sft", "hpo_diagnosis"): "generate",
@@ -224,7 +225,7 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
     cloze = seen["base", False, "hpo_diagnosis"][0]
     assert cloze.startswith("Question: ") and cloze.endswith("\nAnswer:")
     assert seen["sft", False, "cloze"] == seen["base", False, "hpo_diagnosis"]
-    chat = seen["sft", True, "hpo_diagnosis"][0]
+    chat = seen["sft", False, "hpo_diagnosis"][0]
     assert "<|start_header_id|>user<|end_header_id|>" in chat and "Question:" not in chat
     assert "Answer with the letter of the correct option, then explain briefly." in chat
     assert chat.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
