@@ -255,7 +255,7 @@ def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(
     assert [m.name for m in cfg.models] == ["sft"] and [t.key for t in cfg.tasks] == ["d"]
     assert cfg.cache_dir is None and cfg.predictions_dir == "data/eval/dev"
     assert cfg.bootstrap == base.bootstrap and cfg.batch_tokens == base.batch_tokens
-    with pytest.raises(ValueError, match="not in evaluate.models"):
+    with pytest.raises(ValueError, match=r"not in evaluate\.models"):
         DevEvalConfig(models=["gpt"], tasks=[{"name": "hpo_diagnosis_dev"}]).evaluate_config(base)
 
 
