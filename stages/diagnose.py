@@ -9,7 +9,7 @@ from data_core.io import read_records, write_json
 from data_core.knowledge import domain_parts, parse_domain
 from data_core.schemas import EvalItem, Instruction
 from data_core.tracking import stage_run
-from evals.analysis import diagnose, training_answers
+from evals.analysis import diagnose, read_by_base, training_answers
 from evals.config import DiagnoseConfig, EvaluateConfig
 from trainers.knowledge import pretrain_documents
 
@@ -24,15 +24,17 @@ def main(root: Path) -> None:
         items = read_records(root / ev.heldout_items, EvalItem)
         names = {t.key: t.name for t in ev.tasks}
         by_task = {k: [i for i in items if i.task == names[k]] for k in cfg.tasks}
-        # what the base read: every disease of the knowledge domain, and each held-out term whose
-        # definition is among its pretraining documents
-        corpus = "\n".join(pretrain_documents(root, params))
-        read = set(domain_parts(pl.read_parquet(root / cfg.hpo_diseases), parse_domain(params)))
-        read |= {i.meta["subject"] for i in items if i.task == "hpo_definition"
-                 and i.options[i.answer] + ": " in corpus}  # fmt: skip
+        domain = domain_parts(pl.read_parquet(root / cfg.hpo_diseases), parse_domain(params))
+        definitions = [i for i in items if i.task == "hpo_definition"]
+        read = read_by_base(domain, definitions, "\n".join(pretrain_documents(root, params)))
         answers = training_answers(read_records(root / cfg.sft_set, Instruction))
-        preds = {k: {m: pl.read_parquet(root / ev.predictions_dir / f"{m}__{k}.parquet")
-                     for m in cfg.models} for k in cfg.tasks}  # fmt: skip
+        preds = {
+            k: {
+                m: pl.read_parquet(root / ev.predictions_dir / f"{m}__{k}.parquet")
+                for m in cfg.models
+            }
+            for k in cfg.tasks
+        }
         metrics = diagnose(preds, by_task, {k: read for k in cfg.tasks}, answers)
         write_json(root / cfg.metrics, metrics)
         run.log_input(root / cfg.sft_set, "sft_set")

@@ -27,11 +27,20 @@ def main(root: Path) -> None:
     }
     tokenizer = AutoTokenizer.from_pretrained(inputs["tokenizer"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
-    logged = {"pretrain": params["pretrain"], "model": params["model"],
-              "knowledge": params["knowledge"]}  # fmt: skip
+    logged = {
+        "pretrain": params["pretrain"],
+        "model": params["model"],
+        "knowledge": params["knowledge"],
+    }
     with maybe_run(stage_run("pretrain", logged, root=root)) as run, system_metrics(run):
-        train, evals = pretrain_corpus(inputs["hpo_diseases"], inputs["passages"], domain,
-                                       cfg.knowledge, cfg.passages_limit, cfg.eval_fraction)  # fmt: skip
+        train, evals = pretrain_corpus(
+            inputs["hpo_diseases"],
+            inputs["passages"],
+            domain,
+            cfg.knowledge,
+            cfg.passages_limit,
+            cfg.eval_fraction,
+        )
         result = pretrain(train, evals, tokenizer, model_cfg, cfg, root,
                           checkpoints=root / "models/checkpoints/pretrain",
                           fingerprint={"params": logged, "data": digests}, run=run)  # fmt: skip

@@ -37,10 +37,18 @@ def main(root: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(inputs["base"])
     digests = {name: file_digest(path) for name, path in inputs.items()}
     with maybe_run(stage_run("sft", {"sft": params["sft"]}, root=root)) as run, system_metrics(run):
-        metrics = train_sft(inputs["base"], tokenizer, train, test, cfg, root,
-                            checkpoints=root / "models/checkpoints/sft",
-                            fingerprint={"params": params["sft"], "data": digests}, run=run,
-                            replay=replay)  # fmt: skip
+        metrics = train_sft(
+            inputs["base"],
+            tokenizer,
+            train,
+            test,
+            cfg,
+            root,
+            checkpoints=root / "models/checkpoints/sft",
+            fingerprint={"params": params["sft"], "data": digests},
+            run=run,
+            replay=replay,
+        )
         if run is None:
             return
         out_dir = root / cfg.output_dir

@@ -7,10 +7,13 @@ from data_core.knowledge import KnowledgeDomainConfig, domain_parts, parse_domai
 
 
 def _diseases(n: int, phenotypes: int = 5) -> pl.DataFrame:
-    phen = [{"hpo_id": f"HP:{k}", "name": f"F{k}", "aspect": "P", "frequency": None, "onset": None}
-            for k in range(phenotypes)]  # fmt: skip
-    return pl.DataFrame([{"id": f"OMIM:{i}", "name": f"D{i}", "genes": [], "phenotypes": phen}
-                         for i in range(n)])  # fmt: skip
+    phen = [
+        {"hpo_id": f"HP:{k}", "name": f"F{k}", "aspect": "P", "frequency": None, "onset": None}
+        for k in range(phenotypes)
+    ]
+    return pl.DataFrame(
+        [{"id": f"OMIM:{i}", "name": f"D{i}", "genes": [], "phenotypes": phen} for i in range(n)]
+    )
 
 
 def test_parts_are_hashed_shares_of_the_sampled_domain() -> None:
@@ -31,8 +34,14 @@ def test_growing_the_domain_never_moves_a_disease_to_another_part() -> None:
 
 
 def test_diseases_with_too_few_phenotypes_or_other_prefixes_are_not_in_it() -> None:
-    frame = pl.concat([_diseases(50), _diseases(50, phenotypes=2).with_columns(
-        pl.format("ORPHA:{}", pl.col("id")).alias("id"))])  # fmt: skip
+    frame = pl.concat(
+        [
+            _diseases(50),
+            _diseases(50, phenotypes=2).with_columns(
+                pl.format("ORPHA:{}", pl.col("id")).alias("id")
+            ),
+        ]
+    )
     parts = domain_parts(frame, KnowledgeDomainConfig(size=None, prefixes=["OMIM", "ORPHA"]))
     assert len(parts) == 50 and all(d.startswith("OMIM:") for d in parts)
 

@@ -203,25 +203,52 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
     def spy(backend, spec, run, items, prompts, chat, cfg):
         seen[backend.name, chat, run.key] = list(prompts)
         scorers[backend.name, run.key] = run.scorer
-        return [{"id": i.id, "gold": i.answer, "prediction": "A", "correct": i.answer == "A"}
-                for i in items]  # fmt: skip
+        return [
+            {"id": i.id, "gold": i.answer, "prediction": "A", "correct": i.answer == "A"}
+            for i in items
+        ]
 
     monkeypatch.setattr(runner, "_score", spy)
-    params = {"evaluate": {
-        "models": [{"name": "base", "path": str(tiny_model), "chat_template": "never"},
-                   {"name": "sft", "path": str(tiny_model), "chat_template": "always",
-                    "scorer": "generate"}],
-        "tasks": [{"name": "hpo_diagnosis", "limit": 3},
-                  {"name": "hpo_diagnosis", "label": "cloze", "limit": 3, "chat_template": "never",
-                   "scorer": "loglik"}],
-        "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    params = {
+        "evaluate": {
+            "models": [
+                {"name": "base", "path": str(tiny_model), "chat_template": "never"},
+                {
+                    "name": "sft",
+                    "path": str(tiny_model),
+                    "chat_template": "always",
+                    "scorer": "generate",
+                },
+            ],
+            "tasks": [
+                {"name": "hpo_diagnosis", "limit": 3},
+                {
+                    "name": "hpo_diagnosis",
+                    "label": "cloze",
+                    "limit": 3,
+                    "chat_template": "never",
+                    "scorer": "loglik",
+                },
+            ],
+            "cache_dir": None,
+            "bootstrap": {"resamples": 100},
+        }
+    }
     evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
     # (the chat flag _score gets means "a fresh assistant turn": hpo_diagnosis prefills it)
-    assert set(seen) == {("base", False, "hpo_diagnosis"), ("sft", False, "hpo_diagnosis"),
-                         ("base", False, "cloze"), ("sft", False, "cloze")}  # fmt: skip
+    assert set(seen) == {
+        ("base", False, "hpo_diagnosis"),
+        ("sft", False, "hpo_diagnosis"),
+        ("base", False, "cloze"),
+        ("sft", False, "cloze"),
+    }
     # a run naming no scorer takes the model's own: greedy answers for the chat model
-    assert scorers == {("base", "hpo_diagnosis"): "loglik", ("sft", "hpo_diagnosis"): "generate",
-                       ("base", "cloze"): "loglik", ("sft", "cloze"): "loglik"}  # fmt: skip
+    assert scorers == {
+        ("base", "hpo_diagnosis"): "loglik",
+        ("sft", "hpo_diagnosis"): "generate",
+        ("base", "cloze"): "loglik",
+        ("sft", "cloze"): "loglik",
+    }
     cloze = seen["base", False, "hpo_diagnosis"][0]
     assert cloze.startswith("Question: ") and cloze.endswith("\nAnswer:")
     assert seen["sft", False, "cloze"] == seen["base", False, "hpo_diagnosis"]
@@ -232,10 +259,21 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
 
 
 def test_a_task_run_can_be_limited_to_some_models(eval_files, tiny_model):
-    params = {"evaluate": {
-        "models": [{"name": "base", "path": str(tiny_model)}, {"name": "sft", "path": str(tiny_model)}],
-        "tasks": [{"name": "medqa", "limit": 4, "models": ["base"]}, {"name": "hpo_diagnosis", "limit": 4}],
-        "comparisons": [["base", "sft"]], "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    params = {
+        "evaluate": {
+            "models": [
+                {"name": "base", "path": str(tiny_model)},
+                {"name": "sft", "path": str(tiny_model)},
+            ],
+            "tasks": [
+                {"name": "medqa", "limit": 4, "models": ["base"]},
+                {"name": "hpo_diagnosis", "limit": 4},
+            ],
+            "comparisons": [["base", "sft"]],
+            "cache_dir": None,
+            "bootstrap": {"resamples": 100},
+        }
+    }
     m = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files).metrics
     assert set(m["models"]["base"]) == {"medqa", "hpo_diagnosis"}
     assert set(m["models"]["sft"]) == {"hpo_diagnosis"}
@@ -249,8 +287,12 @@ def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(
     from evals.config import DevEvalConfig
 
     base = parse_section(_params(tiny_model), "evaluate", EvaluateConfig)
-    dev = DevEvalConfig(models=["sft"], tasks=[{"name": "hpo_diagnosis_dev", "label": "d"}],
-                        predictions_dir="data/eval/dev", metrics="metrics/dev.json")  # fmt: skip
+    dev = DevEvalConfig(
+        models=["sft"],
+        tasks=[{"name": "hpo_diagnosis_dev", "label": "d"}],
+        predictions_dir="data/eval/dev",
+        metrics="metrics/dev.json",
+    )
     cfg = dev.evaluate_config(base)
     assert [m.name for m in cfg.models] == ["sft"] and [t.key for t in cfg.tasks] == ["d"]
     assert cfg.cache_dir is None and cfg.predictions_dir == "data/eval/dev"
@@ -279,13 +321,26 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
     from evals.scorers import score_loglik
 
     monkeypatch.setattr(runner, "_score", spy)
-    params = {"evaluate": {
-        "models": [{"name": "base", "path": str(tiny_model), "chat_template": "never"},
-                   {"name": "sft", "path": str(tiny_model), "chat_template": "always"}],
-        "tasks": [{"name": "hpo_diagnosis", "limit": 2},
-                  {"name": "hpo_diagnosis", "label": "primed", "limit": 2, "prefill": "always",
-                   "chat_template": "never"}],
-        "cache_dir": None, "bootstrap": {"resamples": 100}}}  # fmt: skip
+    params = {
+        "evaluate": {
+            "models": [
+                {"name": "base", "path": str(tiny_model), "chat_template": "never"},
+                {"name": "sft", "path": str(tiny_model), "chat_template": "always"},
+            ],
+            "tasks": [
+                {"name": "hpo_diagnosis", "limit": 2},
+                {
+                    "name": "hpo_diagnosis",
+                    "label": "primed",
+                    "limit": 2,
+                    "prefill": "always",
+                    "chat_template": "never",
+                },
+            ],
+            "cache_dir": None,
+            "bootstrap": {"resamples": 100},
+        }
+    }
     evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
     first = items[0].id
     assert seen["base", "hpo_diagnosis"][0].endswith("\nAnswer:")  # the natural cloze: no prefill

@@ -58,8 +58,11 @@ def test_pipeline_on_toy_hpo(tmp_path):
 
     evals = read_records(tmp_path / "data/synth/heldout_eval.parquet", EvalItem)
     assert {e.task for e in evals} == {
-        "hpo_diagnosis", "hpo_diagnosis_heldout", "hpo_diagnosis_dev", "hpo_definition"
-    }  # fmt: skip
+        "hpo_diagnosis",
+        "hpo_diagnosis_heldout",
+        "hpo_diagnosis_dev",
+        "hpo_definition",
+    }
     scored = read_records(tmp_path / "data/synth/scored.parquet", Instruction)
     assert any(r.meta.get("parent") for r in scored) and all(r.difficulty for r in scored)
     completions = pl.read_parquet(tmp_path / "data/synth/completions.parquet")

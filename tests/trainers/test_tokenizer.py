@@ -91,8 +91,16 @@ def test_pretrain_corpus_reads_every_domain_disease_of_every_part(tmp_path) -> N
     from trainers.config import PhrasingConfig
     from trainers.knowledge import pretrain_corpus
 
-    phen = [{"hpo_id": f"HP:{k}", "name": f"Finding {k}", "aspect": "P", "frequency": None,
-             "onset": None} for k in range(5)]  # fmt: skip
+    phen = [
+        {
+            "hpo_id": f"HP:{k}",
+            "name": f"Finding {k}",
+            "aspect": "P",
+            "frequency": None,
+            "onset": None,
+        }
+        for k in range(5)
+    ]
     frame = pl.DataFrame([{"id": f"OMIM:{i}", "name": f"Dis{i}x", "genes": [], "phenotypes": phen}
                           for i in range(300)])  # fmt: skip
     frame.write_parquet(tmp_path / "diseases.parquet")

@@ -18,7 +18,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from data_core.config import Strict, parse_section
-from data_core.splits import split_of
+from data_core.splits import hash_position, split_of
 
 Part = Literal["train", "dev", "heldout"]
 
@@ -47,14 +47,9 @@ def parse_domain(params: dict[str, Any]) -> KnowledgeDomainConfig:
     return parse_section(params, "knowledge", KnowledgeDomainConfig)
 
 
-def _position(record_id: str, salt: str) -> float:
-    digest = hashlib.sha256(f"{salt}\0{record_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def part_of(disease_id: str, cfg: KnowledgeDomainConfig) -> Part:
     """The part a domain disease falls in, by a salted hash of its id (stable as the domain grows)."""
-    position = _position(disease_id, cfg.salt)
+    position = hash_position(disease_id, cfg.salt)
     if position < cfg.heldout_fraction:
         return "heldout"
     if position < cfg.heldout_fraction + cfg.dev_fraction:
@@ -67,19 +62,24 @@ def term_is_heldout(term_id: str, cfg: KnowledgeDomainConfig) -> bool:
     return split_of(term_id, cfg.term_heldout_fraction, cfg.salt) == "test"
 
 
-def _phenotype_count(frame: pl.DataFrame) -> pl.Expr:
-    return pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
+def eligible_diseases(
+    diseases: pl.DataFrame,
+    prefixes: list[str],
+    min_phenotypes: int,
+    max_phenotypes: int | None = None,
+) -> pl.DataFrame:
+    """Rows of hpo_diseases.parquet with an id prefix in `prefixes` and enough aspect-P phenotypes."""
+    count = pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
+    kept = diseases.filter(
+        pl.any_horizontal(*[pl.col("id").str.starts_with(f"{p}:") for p in prefixes]),
+        count >= min_phenotypes,
+    )
+    return kept if max_phenotypes is None else kept.filter(count <= max_phenotypes)
 
 
 def domain_frame(diseases: pl.DataFrame, cfg: KnowledgeDomainConfig) -> pl.DataFrame:
     """The domain's diseases (rows of hpo_diseases.parquet) in hashed order, with a `part` column."""
-    prefixes = [f"{p}:" for p in cfg.prefixes]
-    count = _phenotype_count(diseases)
-    eligible = diseases.filter(
-        pl.any_horizontal(*[pl.col("id").str.starts_with(p) for p in prefixes]),
-        count >= cfg.min_phenotypes,
-        count <= (cfg.max_phenotypes or count.max()),
-    )
+    eligible = eligible_diseases(diseases, cfg.prefixes, cfg.min_phenotypes, cfg.max_phenotypes)
     # hashed order with its own salt: which diseases are sampled is independent of their part
     order = [hashlib.sha1(f"domain\0{cfg.salt}\0{i}".encode()).hexdigest() for i in eligible["id"]]
     frame = eligible.with_columns(pl.Series("_order", order)).sort("_order").drop("_order")

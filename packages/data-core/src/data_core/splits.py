@@ -10,6 +10,10 @@ def split_of(
     record_id: str, test_fraction: float, salt: str = "ultramedical"
 ) -> Literal["train", "test"]:
     """`test` for a stable `test_fraction` share of ids, chosen by a salted sha256 of the id."""
+    return "test" if hash_position(record_id, salt) < test_fraction else "train"
+
+
+def hash_position(record_id: str, salt: str) -> float:
+    """A stable point in [0, 1) for an id: the salted sha256 every hashed split cuts."""
     digest = hashlib.sha256(f"{salt}\0{record_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "test" if position < test_fraction else "train"
+    return int.from_bytes(digest[:8], "big") / 2**64

@@ -27,6 +27,16 @@ def training_answers(records: Iterable[Instruction]) -> set[str]:
     return answers
 
 
+def read_by_base(
+    domain: Iterable[str], definition_items: Iterable[EvalItem], corpus: str
+) -> set[str]:
+    """What the base read: every knowledge-domain disease, and each definition item's term whose
+    "Name: definition" passage is among its pretraining documents (`corpus`)."""
+    read = set(domain)
+    read |= {i.meta["subject"] for i in definition_items if f"{i.options[i.answer]}: " in corpus}
+    return read
+
+
 def item_evidence(
     items: Sequence[EvalItem], read: set[str], answers: set[str]
 ) -> dict[str, dict[str, Any]]:

@@ -166,8 +166,12 @@ class DevEvalConfig(Strict):
         if missing:
             raise ValueError(f"dev_eval.models not in evaluate.models: {missing}")
         data = base.model_dump()
-        data.update(models=[known[m].model_dump() for m in self.models],
-                    tasks=[t.model_dump() for t in self.tasks],
-                    comparisons=self.comparisons, predictions_dir=self.predictions_dir,
-                    metrics=self.metrics, cache_dir=None)  # fmt: skip
+        data.update(
+            models=[known[m].model_dump() for m in self.models],
+            tasks=[t.model_dump() for t in self.tasks],
+            comparisons=self.comparisons,
+            predictions_dir=self.predictions_dir,
+            metrics=self.metrics,
+            cache_dir=None,
+        )
         return EvaluateConfig.model_validate(data)

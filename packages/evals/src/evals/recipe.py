@@ -45,8 +45,16 @@ def recipe_rows(ev: Mapping[str, Any], keys: Sequence[str], models: Sequence[str
             for name, per in ev.get("comparisons", {}).items()
             if key in per
         }
-        rows.append({"key": key, "task": info["task"], "format": format_of(key, info["task"]),
-                     "items": info["items"], "cells": cells, "comparisons": comparisons})  # fmt: skip
+        rows.append(
+            {
+                "key": key,
+                "task": info["task"],
+                "format": format_of(key, info["task"]),
+                "items": info["items"],
+                "cells": cells,
+                "comparisons": comparisons,
+            }
+        )
     return rows
 
 

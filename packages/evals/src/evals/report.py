@@ -211,12 +211,23 @@ def reward_categories(data: Mapping[str, Any]) -> dict[str, float]:
 
 def render_markdown(ctx: dict[str, Any]) -> str:
     """A short Markdown summary: leaderboard, comparisons, funnel, reward note."""
-    lines = ["# Evaluation summary", "", f"From `{ctx['eval_metrics_path']}` (md5 `{ctx['digests']['eval_metrics']}`).", ""]  # fmt: skip
+    lines = [
+        "# Evaluation summary",
+        "",
+        f"From `{ctx['eval_metrics_path']}` (md5 `{ctx['digests']['eval_metrics']}`).",
+        "",
+    ]
     recipe = recipe_markdown(ctx["recipe"], ctx["recipe_models"], ctx["diagnosis"])
     if recipe:
-        lines += [*recipe, "", "## All tasks", "",
-                  "Real benchmarks are near chance (25%; PubMedQA 33%) for a model of a few million "
-                  "parameters: they show the pipeline runs on the real files, not medical skill.", ""]  # fmt: skip
+        lines += [
+            *recipe,
+            "",
+            "## All tasks",
+            "",
+            "Real benchmarks are near chance (25%; PubMedQA 33%) for a model of a few million "
+            "parameters: they show the pipeline runs on the real files, not medical skill.",
+            "",
+        ]
     lines += ["| model | " + " | ".join(ctx["tasks"]) + " |", "|---|" + "---|" * len(ctx["tasks"])]
     for row in ctx["leaderboard"]:
         cells = [f"{100 * c['acc']:.2f} [{100 * c['acc_low']:.1f}, {100 * c['acc_high']:.1f}]" if c else "–"

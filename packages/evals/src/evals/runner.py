@@ -35,8 +35,9 @@ class EvalResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def task_prompts(items: list[EvalItem], run: TaskRun, seed: int, chat: bool = False,
-                 spec: TaskSpec | None = None) -> list[str]:  # fmt: skip
+def task_prompts(
+    items: list[EvalItem], run: TaskRun, seed: int, chat: bool = False, spec: TaskSpec | None = None
+) -> list[str]:
     """User-turn texts: k fixed seeded exemplars from the task's pool (never the item itself).
 
     Inside a chat template, a task whose prompt is `auto` asks zero-shot loglik / generate items

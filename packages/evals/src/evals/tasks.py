@@ -60,10 +60,24 @@ register(TaskSpec("mmlu_medical", group_by="subject",
 # term names, not "Answer: C", so letters would measure format, not knowledge.
 register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts", prefill="answer_prefix",
                   description="held-out HPO diagnosis vignettes (no training stage sees them)"))  # fmt: skip
-register(TaskSpec("hpo_diagnosis_heldout", source="heldout", choices="texts", prefill="answer_prefix",
-                  description="held-out vignettes whose every option is a held-out disease"))  # fmt: skip
-register(TaskSpec("hpo_diagnosis_dev", source="heldout", choices="texts", prefill="answer_prefix",
-                  description="dev-part vignettes (all options dev): where the recipe is chosen"))  # fmt: skip
+register(
+    TaskSpec(
+        "hpo_diagnosis_heldout",
+        source="heldout",
+        choices="texts",
+        prefill="answer_prefix",
+        description="held-out vignettes whose every option is a held-out disease",
+    )
+)
+register(
+    TaskSpec(
+        "hpo_diagnosis_dev",
+        source="heldout",
+        choices="texts",
+        prefill="answer_prefix",
+        description="dev-part vignettes (all options dev): where the recipe is chosen",
+    )
+)
 register(TaskSpec("hpo_definition", source="heldout", choices="texts",
                   description="held-out HPO term definitions (no training stage sees them)"))  # fmt: skip
 

@@ -59,9 +59,12 @@ def answer_prefix(kb: KnowledgeBase, meta: dict[str, Any]) -> dict[str, str]:
 
 
 def _fill(
-    count: int, subjects: list[str], make: Callable[[str], dict[str, Any] | None], label: str,
+    count: int,
+    subjects: list[str],
+    make: Callable[[str], dict[str, Any] | None],
+    label: str,
     rounds: int = 1,
-) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+) -> list[tuple[str, dict[str, Any]]]:
     """Up to `count` items, walking the subjects up to `rounds` times (new findings each round)."""
     out: list[tuple[str, dict[str, Any]]] = []
     with tqdm(total=count, desc=label, unit="item", mininterval=2.0) as bar:
@@ -139,12 +142,22 @@ def synthesize_kb(
         rounds = cfg.heldout.dev_per_subject if task == "hpo_diagnosis_dev" else 1
         filled = _fill(count, _shuffled(ids, rng), make, task, rounds=rounds)
         for item_id, (subject, item) in zip(_record_ids(task, filled), filled, strict=True):
-            evals.append(EvalItem(id=item_id, task=task, question=item["question"],
-                                  options=item["options"], answer=item["answer"],
-                                  meta={"subject": subject, "source": "hpo",
-                                        "gold": item["meta"]["gold"],
-                                        "option_ids": item["meta"]["option_ids"],
-                                        **answer_prefix(kb, item["meta"])}))  # fmt: skip
+            evals.append(
+                EvalItem(
+                    id=item_id,
+                    task=task,
+                    question=item["question"],
+                    options=item["options"],
+                    answer=item["answer"],
+                    meta={
+                        "subject": subject,
+                        "source": "hpo",
+                        "gold": item["meta"]["gold"],
+                        "option_ids": item["meta"]["option_ids"],
+                        **answer_prefix(kb, item["meta"]),
+                    },
+                )
+            )
     counts = {"instructions": len(instructions), "heldout_eval": len(evals),
               "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
               "heldout_by_task": dict(Counter(e.task for e in evals)),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from data_core.knowledge import KnowledgeDomainConfig, domain_frame
+from data_core.knowledge import KnowledgeDomainConfig, domain_frame, eligible_diseases
 
 from trainers.config import KnowledgeConfig, PhrasingConfig
 
@@ -42,15 +42,7 @@ def _stable_key(text: str, seed: int) -> str:
 
 def select_diseases(frame: pl.DataFrame, cfg: KnowledgeConfig) -> pl.DataFrame:
     """Tokenizer text: filter by id prefix and annotation count; `max_diseases` in hashed order."""
-    prefixes = tuple(f"{p}:" for p in cfg.prefixes)
-    kept = frame.filter(
-        pl.col("id").str.starts_with(prefixes[0])
-        if len(prefixes) == 1
-        else pl.any_horizontal(*[pl.col("id").str.starts_with(p) for p in prefixes])  # fmt: skip
-    ).filter(
-        pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
-        >= cfg.min_phenotypes
-    )
+    kept = eligible_diseases(frame, cfg.prefixes, cfg.min_phenotypes)
     # hashed order: a random-looking but reproducible sample that does not depend on file order
     kept = kept.with_columns(
         pl.col("id")
@@ -175,7 +167,11 @@ def pretrain_documents(root: Path, params: dict[str, Any]) -> list[str]:
 
     cfg = parse(params, "pretrain")
     train, _ = pretrain_corpus(
-        root / "data/interim/hpo_diseases.parquet", root / "data/clean/passages.parquet",
-        parse_domain(params), cfg.knowledge, cfg.passages_limit, cfg.eval_fraction,
-    )  # fmt: skip
+        root / "data/interim/hpo_diseases.parquet",
+        root / "data/clean/passages.parquet",
+        parse_domain(params),
+        cfg.knowledge,
+        cfg.passages_limit,
+        cfg.eval_fraction,
+    )
     return train

@@ -17,9 +17,12 @@ __all__ = ["Backend", "CachedBackend", "Generation", "Request", "ResponseCache",
 
 
 def make_backend(
-    name: str, cfg: BackendConfig, root: Path, kb: KnowledgeBase | None = None,
+    name: str,
+    cfg: BackendConfig,
+    root: Path,
+    kb: KnowledgeBase | None = None,
     answer_style: str = "letter",
-) -> Backend:  # fmt: skip
+) -> Backend:
     """Build the backend a params entry describes; heavy libraries load only when chosen.
 
     `answer_style`: how the kb teacher opens an MC answer (synth.answer_style).
