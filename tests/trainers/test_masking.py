@@ -67,9 +67,12 @@ def test_replayed_documents_are_supervised_whole_and_conversations_as_trl_does(
     docs = ["Marfan syndrome is characterized by tall stature.", "Another fact."]
     cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=False, max_steps=1, max_length=256)
     args = sft_config(cfg, tmp_path, tmp_path / "ck", assistant_only_loss=False)
-    trainer = SFTTrainer(model=str(tiny_model_dir), args=args,
-                         train_dataset=Dataset.from_dict(tokenized_rows(tokenizer, convs, docs)),
-                         processing_class=tokenizer)  # fmt: skip
+    trainer = SFTTrainer(
+        model=str(tiny_model_dir),
+        args=args,
+        train_dataset=Dataset.from_dict(tokenized_rows(tokenizer, convs, docs)),
+        processing_class=tokenizer,
+    )
     assert len(trainer.train_dataset) == len(convs) + len(docs)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(convs) + 2)])
     for i, conv in enumerate(convs):
