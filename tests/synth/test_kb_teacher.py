@@ -1,16 +1,19 @@
 """The kb teacher: determinism, error rate, distractor validity, held-out separation."""
 
+import hashlib
 import json
 import random
 
 from synth.backends import Request
-from synth.backends.kb import KbBackend, option_scores
+from synth.backends.kb import KB_TEACHER_REVISION, KbBackend, option_scores, teacher_answer
 from synth.evolve import evolve
 from synth.judge import verify
 from synth.sample import prompt_messages
 from synth.score import score
 from synth.synthesize import synthesize_kb
 from synth.teacher import diagnosis_item
+
+SNAPSHOT = "55120cbad06c2a48"  # teacher answers on the toy knowledge base, revision 2
 
 
 def _requests(records, sample=0):
@@ -167,3 +170,22 @@ def test_bit_for_bit_across_processes_and_hash_seeds(toy_hpo, small_config):
                               env=env, capture_output=True, text=True, check=True)  # fmt: skip
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+def test_teacher_answers_match_their_revision_snapshot(toy_kb, small_config):
+    """What the teacher answers is pinned: a change here needs a new KB_TEACHER_REVISION.
+
+    The revision is part of the teacher's name, so of every cache key and sampling seed; a change
+    of behaviour under the old revision would answer new requests from stale cache rows.
+    """
+    records, _, _ = synthesize_kb(toy_kb, small_config())
+    answers = []
+    for i, record in enumerate(r for r in records if r.type == "mc"):
+        for style in ("letter", "findings_first"):
+            rng = random.Random(i)
+            answers.append(teacher_answer(toy_kb, dict(record.meta), rng, 0.3, i % 2 == 0, style))
+    digest = hashlib.sha256("\n".join(answers).encode()).hexdigest()[:16]
+    assert digest == SNAPSHOT, (
+        f"the kb teacher's answers changed (digest {digest}): if intended, bump "
+        f"KB_TEACHER_REVISION (it was {KB_TEACHER_REVISION}) and update SNAPSHOT"
+    )
