@@ -21,9 +21,12 @@ def main(root: Path) -> None:
         name: interim / f"{name}.parquet" for name in ("instructions", "passages", "eval_items")
     }
     with stage_run("decontaminate", {"decontaminate": params["decontaminate"]}, root=root) as run:
-        result = decontaminate(read_records(inputs["instructions"], Instruction),
-                               read_records(inputs["passages"], Passage),
-                               read_records(inputs["eval_items"], EvalItem), cfg)  # fmt: skip
+        result = decontaminate(
+            read_records(inputs["instructions"], Instruction),
+            read_records(inputs["passages"], Passage),
+            read_records(inputs["eval_items"], EvalItem),
+            cfg,
+        )
         outputs = {
             "instructions": clean / "instructions.parquet",
             "instructions_chat": clean / "instructions.jsonl",
@@ -33,9 +36,18 @@ def main(root: Path) -> None:
         write_records(outputs["instructions"], result.instructions, Instruction)
         export_chat_jsonl(outputs["instructions_chat"], result.instructions)
         write_records(outputs["passages"], result.passages, Passage)
-        removed = pl.DataFrame(removal_rows(result.removed), schema={
-            "id": pl.String, "kind": pl.String, "reason": pl.String, "matched_id": pl.String,
-            "matched_task": pl.String, "score": pl.Float64, "record": pl.String})  # fmt: skip
+        removed = pl.DataFrame(
+            removal_rows(result.removed),
+            schema={
+                "id": pl.String,
+                "kind": pl.String,
+                "reason": pl.String,
+                "matched_id": pl.String,
+                "matched_task": pl.String,
+                "score": pl.Float64,
+                "record": pl.String,
+            },
+        )
         with atomic_path(outputs["removed"]) as tmp:
             removed.write_parquet(tmp, compression="zstd")
         write_json(root / "metrics/contamination.json", result.report)

@@ -1,4 +1,4 @@
-"""DVC stage `ingest`: the sources in params.yaml -> data/interim/ records, quarantine and counts."""
+"""DVC stage `ingest`: the sources in params.yaml -> data/interim/ records, quarantine, counts."""
 
 from pathlib import Path
 

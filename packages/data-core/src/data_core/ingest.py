@@ -1,4 +1,4 @@
-"""The ingest step: every configured source read into validated records, with quarantine and counts."""
+"""The ingest step: every configured source read into validated records, quarantine and counts."""
 
 from __future__ import annotations
 
@@ -59,15 +59,22 @@ def _counts(result: ReadResult) -> dict[str, int]:
     }
 
 
-def _drop_cross_source_duplicates(records: list[Any], seen: dict[str, str], source: str,
-                                  result: ReadResult) -> list[Any]:  # fmt: skip
+def _drop_cross_source_duplicates(
+    records: list[Any], seen: dict[str, str], source: str, result: ReadResult
+) -> list[Any]:
     kept = []
     for record in records:
         if record.id in seen:
-            result.quarantined.append(QuarantineEntry(
-                source=source, file="", line=0, field="id",
-                reason=f"duplicate id {record.id!r}, already read from source {seen[record.id]!r}",
-                raw=record.model_dump_json()))  # fmt: skip
+            result.quarantined.append(
+                QuarantineEntry(
+                    source=source,
+                    file="",
+                    line=0,
+                    field="id",
+                    reason=f"duplicate id {record.id!r}, already read from {seen[record.id]!r}",
+                    raw=record.model_dump_json(),
+                )
+            )
             continue
         seen[record.id] = source
         kept.append(record)
@@ -82,8 +89,11 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
         out.hpo = read_hpo(aspects=tuple(cfg.hpo.aspects))
         out.quarantined += out.hpo.quarantined
         out.passages += definition_passages(out.hpo.terms)
-        out.counts["hpo"] = {**out.hpo.counts, "quarantined": len(out.hpo.quarantined),
-                             "definition_passages": len(out.passages)}  # fmt: skip
+        out.counts["hpo"] = {
+            **out.hpo.counts,
+            "quarantined": len(out.hpo.quarantined),
+            "definition_passages": len(out.passages),
+        }
         seen.update((p.id, "hpo") for p in out.passages)
     for spec in cfg.sources:
         result = _read(spec, base_dir)
@@ -97,8 +107,10 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
         log.info("source %s: %s", spec.name, _counts(result))
     for spec in cfg.eval_sets:
         if FORMATS[spec.format].produces != "eval_item":
-            raise ConfigError(f"params.yaml: ingest.eval_sets: {spec.name!r} has format "
-                              f"{spec.format!r}, which is not a benchmark format")  # fmt: skip
+            raise ConfigError(
+                f"params.yaml: ingest.eval_sets: {spec.name!r} has format "
+                f"{spec.format!r}, which is not a benchmark format"
+            )
         result = _read(spec, base_dir)
         result.records = _drop_cross_source_duplicates(result.records, seen, spec.name, result)
         out.eval_items += result.records
