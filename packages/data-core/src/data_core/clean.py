@@ -8,14 +8,17 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from data_core.config import DecontaminateConfig
 from data_core.contamination import EmbeddingMatcher, Match, NgramIndex, match_in_chunks
 from data_core.dedup import exact_duplicates, near_duplicates
+from data_core.io import atomic_path
 from data_core.schemas import EvalItem, Instruction, Passage
 from data_core.splits import split_of
 
@@ -199,6 +202,19 @@ def _report(
     return report
 
 
-def removal_rows(removed: Sequence[Removal]) -> list[dict[str, Any]]:
-    """Removals as plain rows (for Parquet)."""
-    return [json.loads(r.model_dump_json()) for r in removed]
+REMOVAL_SCHEMA = {
+    "id": pl.String,
+    "kind": pl.String,
+    "reason": pl.String,
+    "matched_id": pl.String,
+    "matched_task": pl.String,
+    "score": pl.Float64,
+    "record": pl.String,
+}
+
+
+def write_removals(path: Path, removed: Sequence[Removal]) -> None:
+    """The removal table (one row per removed record, with its evidence), written atomically."""
+    rows = [json.loads(r.model_dump_json()) for r in removed]
+    with atomic_path(path) as tmp:
+        pl.DataFrame(rows, schema=REMOVAL_SCHEMA).write_parquet(tmp, compression="zstd")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,8 @@ from data_core.schemas import EvalItem, Instruction, Passage
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = {
-    "instructions": "instructions.parquet",
-    "passages": "passages.parquet",
-    "eval_items": "eval_items.parquet",
-    "hpo_terms": "hpo_terms.parquet",
-    "hpo_diseases": "hpo_diseases.parquet",
-    "quarantine": "quarantine.jsonl",
-}
+# the stage's outputs: names of params `paths.interim`
+OUTPUTS = ("instructions", "passages", "eval_items", "hpo_terms", "hpo_diseases", "quarantine")
 
 
 @dataclass
@@ -124,9 +119,8 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
     return out
 
 
-def write_ingest(result: IngestResult, out_dir: Path, metrics_path: Path) -> dict[str, Path]:
-    """Write the records, HPO tables, quarantine and counts; return the written paths."""
-    paths = {name: out_dir / filename for name, filename in OUTPUTS.items()}
+def write_ingest(result: IngestResult, paths: Mapping[str, Path], metrics_path: Path) -> None:
+    """Write the records, HPO tables, quarantine (`paths`, keyed by OUTPUTS) and the counts."""
     write_records(paths["instructions"], result.instructions, Instruction)
     write_records(paths["passages"], result.passages, Passage)
     write_records(paths["eval_items"], result.eval_items, EvalItem)
@@ -139,4 +133,3 @@ def write_ingest(result: IngestResult, out_dir: Path, metrics_path: Path) -> dic
             frame.write_parquet(tmp, compression="zstd")
     write_jsonl(paths["quarantine"], (q.model_dump() for q in result.quarantined))
     write_json(metrics_path, result.counts)
-    return paths

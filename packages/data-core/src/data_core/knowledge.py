@@ -12,12 +12,14 @@ keep a plain hashed held-out split (`term_is_heldout`).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import Field, model_validator
 
 from data_core.config import Strict, parse_section
+from data_core.errors import DataCoreError
 from data_core.splits import hash_position, split_of
 
 Part = Literal["train", "dev", "heldout"]
@@ -60,6 +62,13 @@ def part_of(disease_id: str, cfg: KnowledgeDomainConfig) -> Part:
 def term_is_heldout(term_id: str, cfg: KnowledgeDomainConfig) -> bool:
     """True for HPO terms whose definitions no training text may contain."""
     return split_of(term_id, cfg.term_heldout_fraction, cfg.salt) == "test"
+
+
+def read_knowledge(path: str | Path) -> pl.DataFrame:
+    """hpo_diseases.parquet or hpo_terms.parquet (ingest's knowledge tables): the one reader."""
+    if not Path(path).exists():
+        raise DataCoreError(f"{path}: missing (run `uv run dvc repro ingest` first)")
+    return pl.read_parquet(path)
 
 
 def eligible_diseases(
