@@ -1,4 +1,4 @@
-"""DVC stages `dpo`, `kto`, `nca`: TRL preference learning from models/sft -> models/<loss>/.
+"""DVC stage `preference@<loss>`: TRL DPO / KTO / NCA from models/sft -> models/<loss>/.
 
 Usage: `python stages/preference.py --loss dpo` (or kto, nca); settings from params `preference:`.
 """
@@ -8,12 +8,12 @@ from pathlib import Path
 
 from data_core.cli import stage_main
 from data_core.config import load_params
-from data_core.io import file_digest, read_records
+from data_core.io import read_records
+from data_core.paths import stage_paths
 from data_core.schemas import Preference
-from data_core.tracking import stage_run
-from trainers.common import maybe_run, model_card, model_reference, system_metrics, write_metrics
 from trainers.config import LOSSES, parse
 from trainers.preference import pair_rows, train_preference
+from trainers.training_stage import TrainingStage
 from transformers import AutoTokenizer
 
 
@@ -36,30 +36,21 @@ LOSS = take_loss() if __name__ == "__main__" else "dpo"
 def main(root: Path) -> None:
     """Preference learning (DPO / KTO / NCA) from the SFT model against its frozen copy."""
     params = load_params(root / "params.yaml")
-    cfg = parse(params, "preference")
-    inputs = {"sft": root / "models/sft", "preferences": root / "data/sets/preferences.parquet"}
+    paths, cfg = stage_paths(params, root), parse(params, "preference")
+    inputs = {"sft": paths["models.sft"], "preferences": paths["sets.preferences"]}
     records = read_records(inputs["preferences"], Preference)
     train = pair_rows(records, "train", cfg.max_train_records)
     test = pair_rows(records, "test", cfg.max_eval_records)
     tokenizer = AutoTokenizer.from_pretrained(inputs["sft"])
-    digests = {name: file_digest(path) for name, path in inputs.items()}
-    logged = {"preference": params["preference"], "loss": LOSS}
-    with maybe_run(stage_run(LOSS, logged, root=root)) as run, system_metrics(run):
-        metrics = train_preference(LOSS, inputs["sft"], tokenizer, train, test, cfg, root,
-                                   checkpoints=root / f"models/checkpoints/{LOSS}",
-                                   fingerprint={"params": logged, "data": digests}, run=run)  # fmt: skip
-        if run is None:
-            return
-        out_dir = root / cfg.for_loss(LOSS).output_dir
-        card = model_card(out_dir, title=f"{LOSS.upper()} model (TRL, reference = models/sft)",
-                          base="models/sft", recipe=logged, metrics=metrics,
-                          data={str(p.relative_to(root)): digests[n] for n, p in inputs.items()})  # fmt: skip
-        metrics["model"] = model_reference(run, out_dir, LOSS, root)
-        write_metrics(root / f"metrics/{LOSS}.json", metrics)
-        for name, path in inputs.items():
-            run.log_input(path, name)
-        run.log_metrics(metrics)
-        run.log_artifact(card)
+    stage = TrainingStage(LOSS, paths, inputs, {"preference": params["preference"], "loss": LOSS})
+    with stage.training(paths["models.preference"] / LOSS) as job:
+        result = train_preference(LOSS, inputs["sft"], tokenizer, train, test, cfg, job)
+        stage.publish(
+            result,
+            model=LOSS,
+            title=f"{LOSS.upper()} model (TRL, reference = models/sft)",
+            base=paths.relative("models.sft"),
+        )
 
 
 if __name__ == "__main__":

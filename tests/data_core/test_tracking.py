@@ -83,3 +83,16 @@ def test_bad_params_give_clear_error_naming_the_key(tmp_path):
     )
     assert proc.returncode == 2
     assert "ingest.hpo.enabeld: unknown key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stage_run_sets_tags_through_its_public_method(tmp_path, monkeypatch):
+    import mlflow
+    from data_core.tracking import stage_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with stage_run("train", {"lr": 0.1}, root=tmp_path) as run:
+        run.set_tags({"model.sft.path": "models/sft", "resumed_from": 4})
+        run.set_tags({})  # nothing to tag is fine
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tags = client.get_run(run.run_id).data.tags
+    assert tags["model.sft.path"] == "models/sft" and tags["resumed_from"] == "4"

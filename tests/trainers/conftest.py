@@ -7,16 +7,34 @@ from pathlib import Path
 
 import pytest
 from data_core.schemas import Instruction, Message, Preference
-from trainers.common import save_model_dir
 from trainers.config import ModelConfig, TokenizerConfig
+from trainers.model_dir import save_model_dir
 from trainers.pretrain import new_model
 from trainers.tokenizer import train_bpe
 
-FINDINGS = ["fever", "rash", "cough", "seizure", "ataxia", "anemia", "myopia", "deafness",
-            "scoliosis", "hypotonia", "cataract", "tremor"]  # fmt: skip
+FINDINGS = [
+    "fever",
+    "rash",
+    "cough",
+    "seizure",
+    "ataxia",
+    "anemia",
+    "myopia",
+    "deafness",
+    "scoliosis",
+    "hypotonia",
+    "cataract",
+    "tremor",
+]
 DISEASES = {f"Syndrome {c}": random.Random(c).sample(FINDINGS, 4) for c in "ABCDEFGH"}
-TINY_MODEL = ModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)  # fmt: skip
+TINY_MODEL = ModelConfig(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+)
 
 
 def corpus() -> list[str]:
@@ -32,13 +50,19 @@ def instructions(n: int = 48) -> list[Instruction]:
     for i in range(n):
         name = names[i % len(names)]
         shown = rng.sample(DISEASES[name], 3)
-        out.append(Instruction(
-            id=f"test:{i}", source="test", type="open",
-            messages=[Message(role="system", content="Answer with the disease name."),
-                      Message(role="user", content=f"A patient has {', '.join(shown)}. Diagnosis?"),
-                      Message(role="assistant", content=f"The diagnosis is {name}.")],
-            split="test" if i % 6 == 0 else "train",
-        ))  # fmt: skip
+        out.append(
+            Instruction(
+                id=f"test:{i}",
+                source="test",
+                type="open",
+                messages=[
+                    Message(role="system", content="Answer with the disease name."),
+                    Message(role="user", content=f"A patient has {', '.join(shown)}. Diagnosis?"),
+                    Message(role="assistant", content=f"The diagnosis is {name}."),
+                ],
+                split="test" if i % 6 == 0 else "train",
+            )
+        )
     return out
 
 
@@ -49,13 +73,22 @@ def preferences(n: int = 32) -> list[Preference]:
     for rec in instructions(n):
         right = rec.messages[-1].content
         wrong = names[(names.index(right.removeprefix("The diagnosis is ").rstrip(".")) + 3) % 8]
-        out.append(Preference(
-            id=rec.id, prompt=rec.messages[:-1],
-            chosen=[Message(role="assistant", content=right)],
-            rejected=[Message(role="assistant", content=f"The diagnosis is {wrong}.")],
-            chosen_model="gold", rejected_model="noisy", chosen_score=9, rejected_score=2,
-            margin=7, category="easy", source="test", split=rec.split,
-        ))  # fmt: skip
+        out.append(
+            Preference(
+                id=rec.id,
+                prompt=rec.messages[:-1],
+                chosen=[Message(role="assistant", content=right)],
+                rejected=[Message(role="assistant", content=f"The diagnosis is {wrong}.")],
+                chosen_model="gold",
+                rejected_model="noisy",
+                chosen_score=9,
+                rejected_score=2,
+                margin=7,
+                category="easy",
+                source="test",
+                split=rec.split,
+            )
+        )
     return out
 
 

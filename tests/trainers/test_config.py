@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from data_core.config import load_params
 from data_core.errors import ConfigError
+from data_core.paths import stage_paths
 from trainers.config import LOSSES, SECTIONS, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +18,19 @@ def test_repo_params_are_valid() -> None:
     for section in SECTIONS:
         parse(params, section)
     pref = parse(params, "preference")
-    assert {pref.for_loss(loss).output_dir for loss in LOSSES} == {
-        "models/dpo", "models/kto", "models/nca"}  # fmt: skip
+    outputs = {pref.for_loss(loss).output_dir for loss in LOSSES}
+    assert outputs == {"models/dpo", "models/kto", "models/nca"}
+
+
+def test_output_dirs_agree_with_params_paths() -> None:
+    """The stages save where params `paths:` says; `output_dir` is what the card's recipe shows."""
+    params = load_params(ROOT / "params.yaml")
+    paths = stage_paths(params, ROOT)
+    assert parse(params, "pretrain").output_dir == paths.relative("models.base")
+    assert parse(params, "sft").output_dir == paths.relative("models.sft")
+    pref = parse(params, "preference")
+    for loss in LOSSES:
+        assert pref.for_loss(loss).output_dir == f"{paths.relative('models.preference')}/{loss}"
 
 
 @pytest.mark.parametrize(

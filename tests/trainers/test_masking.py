@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datasets import Dataset
+from trainers.arguments import training_kwargs
 from trainers.config import SftConfig
-from trainers.evaluate import assistant_labels
+from trainers.heldout import assistant_labels
 from trainers.sft import conversations, sft_config
 from trl import SFTTrainer
 
 from tests.trainers.conftest import instructions
+
+
+def _sft_args(cfg: SftConfig, tmp_path, **overrides):
+    return sft_config(cfg, training_kwargs(cfg, tmp_path, tmp_path / "ck"), **overrides)
 
 
 def _supervised_text(tokenizer, ids, labels) -> str:
@@ -20,9 +25,12 @@ def test_sft_collator_masks_everything_but_the_assistant(
 ) -> None:
     convs = conversations(instructions(8), "train", None)
     cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=False, max_steps=1, max_length=256)
-    trainer = SFTTrainer(model=str(tiny_model_dir), args=sft_config(cfg, tmp_path, tmp_path / "ck"),
-                         train_dataset=Dataset.from_dict({"messages": convs}),
-                         processing_class=tokenizer)  # fmt: skip
+    trainer = SFTTrainer(
+        model=str(tiny_model_dir),
+        args=_sft_args(cfg, tmp_path),
+        train_dataset=Dataset.from_dict({"messages": convs}),
+        processing_class=tokenizer,
+    )
     rows = [trainer.train_dataset[i] for i in range(3)]
     batch = trainer.data_collator(rows)
     for i, conv in enumerate(convs[:3]):
@@ -38,9 +46,12 @@ def test_sft_collator_masks_everything_but_the_assistant(
 def test_packed_batches_keep_the_mask(tmp_path, tokenizer, tiny_model_dir) -> None:
     convs = conversations(instructions(8), "train", None)
     cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=True, max_steps=1, max_length=256)
-    trainer = SFTTrainer(model=str(tiny_model_dir), args=sft_config(cfg, tmp_path, tmp_path / "ck"),
-                         train_dataset=Dataset.from_dict({"messages": convs}),
-                         processing_class=tokenizer)  # fmt: skip
+    trainer = SFTTrainer(
+        model=str(tiny_model_dir),
+        args=_sft_args(cfg, tmp_path),
+        train_dataset=Dataset.from_dict({"messages": convs}),
+        processing_class=tokenizer,
+    )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     assert "position_ids" in batch  # padding-free: sequence boundaries come from position ids
     text = _supervised_text(tokenizer, batch["input_ids"][0].tolist(), batch["labels"][0].tolist())
@@ -66,7 +77,7 @@ def test_replayed_documents_are_supervised_whole_and_conversations_as_trl_does(
     convs = conversations(instructions(4), "train", None)
     docs = ["Marfan syndrome is characterized by tall stature.", "Another fact."]
     cfg = SftConfig(output_dir=str(tmp_path / "out"), packing=False, max_steps=1, max_length=256)
-    args = sft_config(cfg, tmp_path, tmp_path / "ck", assistant_only_loss=False)
+    args = _sft_args(cfg, tmp_path, assistant_only_loss=False)
     trainer = SFTTrainer(
         model=str(tiny_model_dir),
         args=args,

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from trainers.common import model_card
+from trainers.card import model_card
 
 
 def test_card_holds_recipe_and_results_but_no_run_timings(tmp_path) -> None:
     def card(seconds: float, resumed: str) -> str:
-        metrics = {"heldout_loss_sft": 3.2741, "global_step": 240, "train_seconds": seconds,
-                   "tokens_per_second": 4000 / seconds, "resumed_from": resumed}  # fmt: skip
-        path = model_card(tmp_path, title="SFT", base="models/base", data={"d.parquet": "abc"},
-                          recipe={"learning_rate": 1e-3}, metrics=metrics)  # fmt: skip
+        metrics = {
+            "heldout_loss_sft": 3.2741,
+            "global_step": 240,
+            "train_seconds": seconds,
+            "tokens_per_second": 4000 / seconds,
+            "resumed_from": resumed,
+        }
+        path = model_card(
+            tmp_path,
+            title="SFT",
+            base="models/base",
+            data={"d.parquet": "abc"},
+            recipe={"learning_rate": 1e-3},
+            metrics=metrics,
+        )
         return path.read_text(encoding="utf-8")
 
     first = card(114.9, "")

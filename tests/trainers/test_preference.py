@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from trainers.config import PreferenceConfig
+from trainers.lifecycle import TrainingJob
 from trainers.preference import pair_rows, train_preference, unpaired_rows
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -32,18 +33,24 @@ class FakeRun:
 def test_preference_smoke(loss, expected, tmp_path, tokenizer, tiny_model_dir) -> None:
     records = preferences(24)
     train, test = pair_rows(records, "train", 8), pair_rows(records, "test", None)
-    cfg = PreferenceConfig(max_steps=2, per_device_train_batch_size=4, max_length=128,
-                           logging_steps=1, save_steps=10, learning_rate=1e-3)  # fmt: skip
+    cfg = PreferenceConfig(
+        max_steps=2,
+        per_device_train_batch_size=4,
+        max_length=128,
+        logging_steps=1,
+        save_steps=10,
+        learning_rate=1e-3,
+    )
     run = FakeRun()
-    metrics = train_preference(loss, tiny_model_dir, tokenizer, train, test, cfg, tmp_path,
-                               tmp_path / "ck", {"loss": loss}, run=run)  # fmt: skip
+    out = tmp_path / "models" / loss
+    job = TrainingJob(tmp_path, out, tmp_path / "ck", {"loss": loss}, run=run)
+    metrics = train_preference(loss, tiny_model_dir, tokenizer, train, test, cfg, job).metrics
     assert metrics["global_step"] == 2
     assert metrics["loss_type"] == {"dpo": "sigmoid", "nca": "nca_pair", "kto": "kto"}[loss]
     for key in expected:
         assert len(run.metrics.get(key, [])) >= 2, (key, sorted(run.metrics))
     assert 0.0 <= metrics[f"heldout_{loss}_reward_accuracy"] <= 1.0
     assert metrics["heldout_sft_reward_accuracy"] == 0.5  # the reference against itself: all ties
-    out = tmp_path / "models" / loss
     model = AutoModelForCausalLM.from_pretrained(out)
     assert AutoTokenizer.from_pretrained(out).chat_template
     assert tokenizer.convert_tokens_to_ids("<|eot_id|>") in model.generation_config.eos_token_id

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from trainers import common
+from trainers import callbacks
 from trainers.config import SftConfig
+from trainers.lifecycle import TrainingJob
 from trainers.sft import conversations, train_sft
 from transformers import AutoModelForCausalLM, TrainerCallback
 
@@ -27,6 +28,10 @@ class CrashAt(TrainerCallback):
             raise Crash(f"killed at step {self.step}")
 
 
+def job(root, out: str, checkpoints: str, fingerprint, *callbacks: TrainerCallback) -> TrainingJob:
+    return TrainingJob(root, root / out, root / checkpoints, fingerprint, callbacks=callbacks)
+
+
 class Steps(TrainerCallback):
     """Records the global step of every optimizer step this process runs."""
 
@@ -40,26 +45,33 @@ class Steps(TrainerCallback):
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model_dir) -> None:
     records = instructions(48)
     train, test = conversations(records, "train", None), conversations(records, "test", None)
-    cfg = SftConfig(output_dir="sft", max_steps=6, save_steps=2, per_device_train_batch_size=4,
-                    max_length=128, learning_rate=5e-3, logging_steps=1)  # fmt: skip
+    cfg = SftConfig(
+        output_dir="sft",
+        max_steps=6,
+        save_steps=2,
+        per_device_train_batch_size=4,
+        max_length=128,
+        learning_rate=5e-3,
+        logging_steps=1,
+    )
     fingerprint = {"params": cfg.model_dump(), "data": "v1"}
     ckpt = tmp_path / "checkpoints"
     with pytest.raises(Crash):
-        train_sft(tiny_model_dir, tokenizer, train, test, cfg, tmp_path, ckpt, fingerprint,
-                  callbacks=[CrashAt(5)])  # fmt: skip
+        crashing = job(tmp_path, "sft", "checkpoints", fingerprint, CrashAt(5))
+        train_sft(tiny_model_dir, tokenizer, train, test, cfg, crashing)
     assert (ckpt / "checkpoint-4").is_dir() and not (tmp_path / "sft").exists()
 
     steps = Steps()
-    metrics = train_sft(tiny_model_dir, tokenizer, train, test, cfg, tmp_path, ckpt, fingerprint,
-                        callbacks=[steps])  # fmt: skip
-    assert metrics["resumed_from"].endswith("checkpoint-4")
+    resumed = job(tmp_path, "sft", "checkpoints", fingerprint, steps)
+    result = train_sft(tiny_model_dir, tokenizer, train, test, cfg, resumed)
+    assert result.mlflow_only["resumed_from"].endswith("checkpoint-4")
     assert steps.seen == [5, 6]  # continued at step 5: no restart from step 1
-    assert metrics["global_step"] == 6  # same final step count as an uninterrupted run
+    assert result.metrics["global_step"] == 6  # same final step count as an uninterrupted run
 
     # an uninterrupted run from scratch ends in the same weights (optimizer, scheduler, RNG restored)
-    clean = train_sft(tiny_model_dir, tokenizer, train, test, cfg.model_copy(update={"output_dir": "ref"}),
-                      tmp_path, tmp_path / "fresh", fingerprint)  # fmt: skip
-    assert clean["global_step"] == 6 and clean["resumed_from"] == ""
+    fresh = job(tmp_path, "ref", "fresh", fingerprint)
+    clean = train_sft(tiny_model_dir, tokenizer, train, test, cfg, fresh)
+    assert clean.metrics["global_step"] == 6 and clean.mlflow_only["resumed_from"] == ""
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "sft").state_dict()
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "ref").state_dict()
     for name in a:
@@ -69,34 +81,39 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model
 def test_stale_checkpoints_are_not_resumed(tmp_path, tokenizer, tiny_model_dir) -> None:
     records = instructions(24)
     train = conversations(records, "train", None)
-    cfg = SftConfig(output_dir="sft", max_steps=4, save_steps=2, per_device_train_batch_size=4,
-                    max_length=128)  # fmt: skip
-    ckpt = tmp_path / "checkpoints"
+    cfg = SftConfig(
+        output_dir="sft", max_steps=4, save_steps=2, per_device_train_batch_size=4, max_length=128
+    )
     with pytest.raises(Crash):
-        train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"},
-                  callbacks=[CrashAt(3)])  # fmt: skip
-    assert (ckpt / "checkpoint-2").is_dir()
+        crashing = job(tmp_path, "sft", "checkpoints", {"data": "v1"}, CrashAt(3))
+        train_sft(tiny_model_dir, tokenizer, train, [], cfg, crashing)
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
     # other data: the old checkpoint belongs to another recipe, so training starts fresh
     steps = Steps()
-    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v2"},
-                        callbacks=[steps])  # fmt: skip
-    assert metrics["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
+    other = job(tmp_path, "sft", "checkpoints", {"data": "v2"}, steps)
+    result = train_sft(tiny_model_dir, tokenizer, train, [], cfg, other)
+    assert result.mlflow_only["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
 
 
 def test_finished_run_leaves_no_checkpoint_and_a_rerun_reproduces_it(
     tmp_path, tokenizer, tiny_model_dir
 ) -> None:
     train = conversations(instructions(24), "train", None)
-    cfg = SftConfig(output_dir="sft", max_steps=4, save_steps=2, per_device_train_batch_size=4,
-                    max_length=128, learning_rate=5e-3)  # fmt: skip
-    ckpt = tmp_path / "checkpoints"
-    train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"})
-    assert not ckpt.exists()  # `dvc repro -f` must train again, not resume at step 4
+    cfg = SftConfig(
+        output_dir="sft",
+        max_steps=4,
+        save_steps=2,
+        per_device_train_batch_size=4,
+        max_length=128,
+        learning_rate=5e-3,
+    )
+    train_sft(tiny_model_dir, tokenizer, train, [], cfg, job(tmp_path, "sft", "ck", {"data": "v1"}))
+    assert not (tmp_path / "ck").exists()  # `dvc repro -f` must train again, not resume at step 4
     first = (tmp_path / "sft" / "model.safetensors").read_bytes()
     steps = Steps()
-    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, ckpt, {"data": "v1"},
-                        callbacks=[steps])  # fmt: skip
-    assert metrics["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
+    again = job(tmp_path, "sft", "ck", {"data": "v1"}, steps)
+    result = train_sft(tiny_model_dir, tokenizer, train, [], cfg, again)
+    assert result.mlflow_only["resumed_from"] == "" and steps.seen == [1, 2, 3, 4]
     assert (tmp_path / "sft" / "model.safetensors").read_bytes() == first  # bit for bit
 
 
@@ -111,13 +128,21 @@ class LearningRates(TrainerCallback):
 def test_time_budget_shrinks_the_schedule(tmp_path, tokenizer, tiny_model_dir, monkeypatch) -> None:
     # a fake clock (1 s per optimizer step) makes the test independent of the machine's speed
     ticks = iter(range(10_000))
-    monkeypatch.setattr(common, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    clock = SimpleNamespace(monotonic=lambda: float(next(ticks)))
+    monkeypatch.setattr(callbacks, "time", clock)
     train = conversations(instructions(48), "train", None)  # 40 conversations: 10 steps an epoch
-    cfg = SftConfig(output_dir="sft", num_train_epochs=100, per_device_train_batch_size=4,
-                    max_length=128, learning_rate=1e-3, save_steps=10_000, max_time_s=30)  # fmt: skip
+    cfg = SftConfig(
+        output_dir="sft",
+        num_train_epochs=100,
+        per_device_train_batch_size=4,
+        max_length=128,
+        learning_rate=1e-3,
+        save_steps=10_000,
+        max_time_s=30,
+    )
     lrs = LearningRates()
-    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, tmp_path, tmp_path / "ck",
-                        {"budget": 1}, callbacks=[lrs])  # fmt: skip
+    budgeted = job(tmp_path, "sft", "ck", {"budget": 1}, lrs)
+    metrics = train_sft(tiny_model_dir, tokenizer, train, [], cfg, budgeted).metrics
     # 1,000 steps planned; after 5 measured steps the 30 "seconds" fit 30 steps, and the schedule
     # (warmup + cosine) is re-planned over those 30
     assert metrics["stopped_by_time_budget"] and metrics["global_step"] == 30

@@ -69,11 +69,24 @@ def test_full_scale_copies_the_model_tokenizer(tmp_path, tokenizer) -> None:
 
 
 def test_knowledge_sentences_are_deterministic() -> None:
-    phen = lambda name, freq: {"hpo_id": "HP:1", "name": name, "aspect": "P",  # noqa: E731
-                               "frequency": freq, "onset": None}  # fmt: skip
-    rows = [{"id": f"OMIM:{i}", "name": f"Disease {i}", "genes": ["ABC1"],
-             "phenotypes": [phen("Seizure", 0.9), phen("Ataxia", None), phen("Fever", 0.0),
-                            phen("Tremor", 0.5), phen("Rash", None)]} for i in range(4)]  # fmt: skip
+    def phen(name: str, freq: float | None) -> dict:
+        return {"hpo_id": "HP:1", "name": name, "aspect": "P", "frequency": freq, "onset": None}
+
+    rows = [
+        {
+            "id": f"OMIM:{i}",
+            "name": f"Disease {i}",
+            "genes": ["ABC1"],
+            "phenotypes": [
+                phen("Seizure", 0.9),
+                phen("Ataxia", None),
+                phen("Fever", 0.0),
+                phen("Tremor", 0.5),
+                phen("Rash", None),
+            ],
+        }
+        for i in range(4)
+    ]
     frame = pl.DataFrame(rows)
     cfg = KnowledgeConfig(min_phenotypes=3, max_diseases=3, variants=2)
     chosen = select_diseases(frame, cfg)
@@ -101,8 +114,12 @@ def test_pretrain_corpus_reads_every_domain_disease_of_every_part(tmp_path) -> N
         }
         for k in range(5)
     ]
-    frame = pl.DataFrame([{"id": f"OMIM:{i}", "name": f"Dis{i}x", "genes": [], "phenotypes": phen}
-                          for i in range(300)])  # fmt: skip
+    frame = pl.DataFrame(
+        [
+            {"id": f"OMIM:{i}", "name": f"Dis{i}x", "genes": [], "phenotypes": phen}
+            for i in range(300)
+        ]
+    )
     frame.write_parquet(tmp_path / "diseases.parquet")
     domain = KnowledgeDomainConfig(size=120, heldout_fraction=0.3, dev_fraction=0.2, salt="s")
     phrasing = PhrasingConfig(variants=4, phrasings=["characterized", "suggest"])

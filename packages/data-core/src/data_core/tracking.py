@@ -36,11 +36,14 @@ def tracking_uri(root: Path | None = None) -> str:
 
 def git_state(root: Path) -> dict[str, str]:
     """Commit and dirty flag of the working tree (empty when git is unavailable)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return {}
     return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
@@ -95,14 +98,22 @@ class StageRun:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log every numeric leaf of a (nested) mapping."""
-        numeric = {k: float(v) for k, v in flatten(metrics).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+        numeric = {
+            k: float(v)
+            for k, v in flatten(metrics).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         if numeric:
             self._mlflow.log_metrics(numeric, step=step)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Attach a file a person wants to open (report, card, small JSON)."""
         self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tag the run with strings (where a model was saved, what a run resumed from)."""
+        if tags:
+            self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
 
 @contextmanager

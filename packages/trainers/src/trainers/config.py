@@ -1,4 +1,4 @@
-"""Typed views of the trainers' params.yaml sections (tokenizer, model, pretrain, sft, preference)."""
+"""Typed views of params.yaml sections: tokenizer, model, pretrain, sft, preference."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class PhrasingConfig(Strict):
 
 
 class KnowledgeConfig(PhrasingConfig):
-    """Which HPO diseases become tokenizer text (the pretrain corpus reads the `knowledge` domain)."""
+    """Which HPO diseases become tokenizer text (pretraining reads the `knowledge` domain)."""
 
     prefixes: list[str] = Field(default_factory=lambda: ["OMIM"])  # id prefixes kept
     min_phenotypes: int = Field(5, ge=1)
@@ -153,7 +153,7 @@ class PreferenceConfig(TrainConfig):
     nca: LossConfig = Field(default_factory=LossConfig)
 
     def for_loss(self, loss: str) -> PreferenceConfig:
-        """The shared settings with the loss's own overrides applied and its output dir filled in."""
+        """The shared settings with the loss's overrides applied and its output dir filled in."""
         over: LossConfig = getattr(self, loss)
         data = self.model_dump()
         data["output_dir"] = self.output_dir.format(loss=loss)

@@ -138,9 +138,13 @@ def tokenizer_corpus(
 
 
 def pretrain_corpus(
-    diseases: Path, passages: Path | None, domain: KnowledgeDomainConfig, cfg: PhrasingConfig,
-    passages_limit: int | None, eval_fraction: float,
-) -> tuple[list[str], list[str]]:  # fmt: skip
+    diseases: Path,
+    passages: Path | None,
+    domain: KnowledgeDomainConfig,
+    cfg: PhrasingConfig,
+    passages_limit: int | None,
+    eval_fraction: float,
+) -> tuple[list[str], list[str]]:
     """(train, eval) documents; eval takes passages only, so every disease fact stays in train.
 
     The base reads every disease of the knowledge domain, all parts: held-out questions then ask

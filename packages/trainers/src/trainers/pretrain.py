@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,21 +14,14 @@ from transformers import (
     DataCollatorForLanguageModeling,
     LlamaConfig,
     LlamaForCausalLM,
-    PreTrainedModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 
-from trainers.common import (
-    MlflowStepCallback,
-    TimeBudgetCallback,
-    prepare_checkpoints,
-    save_model_dir,
-    save_trained,
-    set_chat_stop_tokens,
-    training_kwargs,
-)
 from trainers.config import ModelConfig, PretrainConfig
+from trainers.lifecycle import TrainingJob, TrainingResult, run_training
+from trainers.model_dir import save_model_dir, set_chat_stop_tokens
 
 log = logging.getLogger(__name__)
 
@@ -76,67 +66,56 @@ def pack_blocks(texts: Sequence[str], tokenizer: Any, block: int) -> list[list[i
     return [ids[i : i + block] for i in range(0, len(ids) - block + 1, block)]
 
 
-@dataclass
-class PretrainResult:
-    """What the stage reports: sizes, losses, throughput."""
-
-    metrics: dict[str, Any] = field(default_factory=dict)
-    model: PreTrainedModel | None = None
-
-
 def pretrain(
     texts: Sequence[str],
     eval_texts: Sequence[str],
     tokenizer: Any,
     model_cfg: ModelConfig,
     cfg: PretrainConfig,
-    root: Path,
-    checkpoints: Path,
-    fingerprint: dict[str, Any],
-    run: Any = None,
-) -> PretrainResult:
-    """Train the base from scratch (or load `model.base_path`) and save it to `cfg.output_dir`."""
-    out_dir = root / cfg.output_dir
+    job: TrainingJob,
+) -> TrainingResult:
+    """Train the base from scratch (or take over `model.base_path`) and save it to `job.out_dir`."""
     if model_cfg.base_path:  # full scale: the real weights are the base; nothing to pretrain
         model = AutoModelForCausalLM.from_pretrained(model_cfg.base_path, trust_remote_code=False)
-        save_model_dir(model, tokenizer, out_dir)
-        return PretrainResult({"mode": "copied", "parameters": model.num_parameters()}, model)
+        save_model_dir(model, tokenizer, job.out_dir)
+        return TrainingResult({"mode": "copied", "parameters": model.num_parameters()}, {}, model)
     train_blocks = pack_blocks(texts, tokenizer, cfg.max_length)
     eval_blocks = pack_blocks(eval_texts, tokenizer, cfg.max_length) if eval_texts else []
     model = new_model(model_cfg, tokenizer, cfg.seed)
-    log.info("model: %.2fM parameters; %d train blocks of %d tokens",
-             model.num_parameters() / 1e6, len(train_blocks), cfg.max_length)  # fmt: skip
-    resume = prepare_checkpoints(checkpoints, fingerprint)
-    budget = TimeBudgetCallback(cfg.max_time_s)
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**training_kwargs(cfg, root, checkpoints)),
-        train_dataset=Dataset.from_dict({"input_ids": train_blocks}),
-        eval_dataset=Dataset.from_dict({"input_ids": eval_blocks}) if eval_blocks else None,
-        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
-        processing_class=tokenizer,
-        callbacks=[MlflowStepCallback(run), budget],
+    log.info(
+        "model: %.2fM parameters; %d train blocks of %d tokens",
+        model.num_parameters() / 1e6,
+        len(train_blocks),
+        cfg.max_length,
     )
-    budget.attach(trainer)
-    start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {
+
+    def make_trainer(arguments: dict[str, Any], callbacks: list[TrainerCallback]) -> Trainer:
+        return Trainer(
+            model=model,
+            args=TrainingArguments(**arguments),
+            train_dataset=Dataset.from_dict({"input_ids": train_blocks}),
+            eval_dataset=Dataset.from_dict({"input_ids": eval_blocks}) if eval_blocks else None,
+            data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        if not eval_blocks:
+            return {}
+        loss = trainer.evaluate()["eval_loss"]
+        return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50))}
+
+    tokens_per_step = (
+        cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * cfg.max_length
+    )
+    result = run_training(
+        job, cfg, tokenizer, make_trainer, evaluate=evaluate, tokens_per_step=tokens_per_step
+    )
+    result.metrics = {
         "mode": "trained",
         "parameters": model.num_parameters(),
         "train_blocks": len(train_blocks),
         "train_tokens_per_epoch": len(train_blocks) * cfg.max_length,
-        "global_step": trainer.state.global_step,
-        "train_loss": output.training_loss,
-        "train_seconds": round(seconds, 1),
-        "resumed_from": resume or "",
-        "stopped_by_time_budget": budget.stopped_at is not None,
-    }
-    steps_run = trainer.state.global_step - (int(resume.rsplit("-", 1)[1]) if resume else 0)
-    tokens = steps_run * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    metrics["tokens_per_second"] = round(tokens * cfg.max_length / max(seconds, 1e-9), 1)
-    if eval_blocks:
-        loss = trainer.evaluate()["eval_loss"]
-        metrics.update(eval_loss=loss, eval_perplexity=math.exp(min(loss, 50)))
-    save_trained(trainer, tokenizer, out_dir)
-    return PretrainResult(metrics, trainer.model)
+    } | result.metrics
+    return result

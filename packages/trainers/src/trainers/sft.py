@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,11 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from trainers.common import (
-    MlflowStepCallback,
-    TimeBudgetCallback,
-    is_distributed,
-    model_init_kwargs,
-    prepare_checkpoints,
-    save_trained,
-    set_chat_stop_tokens,
-    training_kwargs,
-)
+from trainers.arguments import model_init_kwargs
 from trainers.config import SftConfig
-from trainers.evaluate import assistant_loss
+from trainers.distributed import is_distributed
+from trainers.heldout import assistant_loss
+from trainers.lifecycle import TrainingJob, TrainingResult, run_training
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +61,9 @@ def replay_documents(documents: Sequence[str], count: int) -> list[str]:
     return list(documents[::step][:count])
 
 
-def sft_config(cfg: SftConfig, root: Path, checkpoints: Path, **overrides: Any) -> SFTConfig:
-    """TRL's SFTConfig from params: packing (padding-free, BFD) and assistant-only loss."""
-    kwargs = training_kwargs(cfg, root, checkpoints) | {
+def sft_config(cfg: SftConfig, arguments: dict[str, Any], **overrides: Any) -> SFTConfig:
+    """TRL's SFTConfig: the shared TrainingArguments fields, packing (BFD), assistant-only loss."""
+    kwargs = arguments | {
         "max_length": cfg.max_length,
         "packing": cfg.packing,
         "packing_strategy": "bfd",
@@ -89,14 +81,10 @@ def train_sft(
     train: list[list[dict]],
     test: list[list[dict]],
     cfg: SftConfig,
-    root: Path,
-    checkpoints: Path,
-    fingerprint: dict[str, Any],
-    run: Any = None,
-    callbacks: Sequence[TrainerCallback] = (),
+    job: TrainingJob,
     replay: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Fine-tune the model at `model_path`; save to `cfg.output_dir`; return held-out figures.
+) -> TrainingResult:
+    """Fine-tune the model at `model_path`; save to `job.out_dir`; return held-out figures.
 
     `replay`: pretraining documents mixed into the training set (knowledge replay).
     """
@@ -108,50 +96,44 @@ def train_sft(
     # held-out loss of the base and of the result, on whole conversations; under a multi-process
     # launch the model is sharded, so the Trainer's own distributed evaluate() stands in for it
     local = bool(test) and not is_distributed()
-    heldout = lambda m: assistant_loss(  # noqa: E731
-        m, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size
-    )
+
+    def heldout(model: Any) -> dict[str, float]:
+        return assistant_loss(
+            model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size
+        )
+
     before = heldout(model) if local else {}
-    resume = prepare_checkpoints(checkpoints, fingerprint)
-    budget = TimeBudgetCallback(cfg.max_time_s)
-    trainer = SFTTrainer(
-        model=model,
+
+    def make_trainer(arguments: dict[str, Any], callbacks: list[TrainerCallback]) -> SFTTrainer:
         # pre-tokenized rows carry their own assistant masks (TRL applies them as the labels)
-        args=sft_config(
-            cfg, root, checkpoints, **({"assistant_only_loss": False} if replay else {})
-        ),
-        train_dataset=(
-            Dataset.from_dict(tokenized_rows(tokenizer, train, replay))
-            if replay
-            else Dataset.from_dict({"messages": train})
-        ),
-        eval_dataset=Dataset.from_dict({"messages": test}) if test else None,
-        processing_class=tokenizer,
-        callbacks=[MlflowStepCallback(run), budget, *callbacks],
-    )
-    budget.attach(trainer)
-    start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - start
-    set_chat_stop_tokens(trainer.model, tokenizer)
-    if local:
-        after = heldout(trainer.model)
-    elif test:
-        after = {"loss": trainer.evaluate()["eval_loss"]}
-    else:
-        after = {}
-    save_trained(trainer, tokenizer, root / cfg.output_dir)
-    return (
+        args = sft_config(cfg, arguments, **({"assistant_only_loss": False} if replay else {}))
+        rows = tokenized_rows(tokenizer, train, replay) if replay else {"messages": train}
+        return SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_dict(rows),
+            eval_dataset=Dataset.from_dict({"messages": test}) if test else None,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+
+    def evaluate(trainer: SFTTrainer) -> dict[str, float]:
+        if local:
+            after = heldout(trainer.model)
+        elif test:
+            after = {"loss": trainer.evaluate()["eval_loss"]}
+        else:
+            after = {}
+        return {f"heldout_{k}_sft": v for k, v in after.items()}
+
+    result = run_training(job, cfg, tokenizer, make_trainer, evaluate=evaluate)
+    result.metrics = (
         {
             "train_conversations": len(train),
             "replay_documents": len(replay),
             "test_conversations": len(test),
-            "global_step": trainer.state.global_step,
-            "train_loss": output.training_loss,
-            "train_seconds": round(seconds, 1),
-            "resumed_from": resume or "",
-            "stopped_by_time_budget": budget.stopped_at is not None,
         }
+        | result.metrics
         | {f"heldout_{k}_base": v for k, v in before.items()}
-        | {f"heldout_{k}_sft": v for k, v in after.items()}
     )
+    return result

@@ -69,7 +69,7 @@ def wrap(tok: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
 
 
 def real_tokenizer(base_path: str) -> PreTrainedTokenizerBase:
-    """Full scale: the model's own tokenizer, given a chat template and pad token if it lacks them."""
+    """Full scale: the model's own tokenizer, plus a chat template and pad token if missing."""
     path = Path(base_path)
     if not path.exists():
         raise ConfigError(f"params.yaml: model.base_path: {base_path} does not exist")

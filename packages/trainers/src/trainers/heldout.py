@@ -40,17 +40,21 @@ def assistant_loss(
     total, count = 0.0, 0
     pad = tokenizer.pad_token_id
     for start in tqdm(range(0, len(conversations), batch_size), desc="held-out loss", leave=False):
-        rows = [assistant_labels(tokenizer, m, max_length)
-                for m in conversations[start : start + batch_size]]  # fmt: skip
+        rows = [
+            assistant_labels(tokenizer, m, max_length)
+            for m in conversations[start : start + batch_size]
+        ]
         ids = _pad([r["input_ids"] for r in rows], pad)
         labels = _pad([r["labels"] for r in rows], -100)
         attention = _pad([[1] * len(r["input_ids"]) for r in rows], 0)
         logits = model(input_ids=ids, attention_mask=attention).logits
         shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
         nll = torch.nn.functional.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-            ignore_index=-100, reduction="sum",
-        )  # fmt: skip
+            shift_logits.reshape(-1, shift_logits.size(-1)),
+            shift_labels.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
         total += nll.item()
         count += int((shift_labels != -100).sum())
     loss = total / max(count, 1)
@@ -59,17 +63,26 @@ def assistant_loss(
 
 @torch.no_grad()
 def completion_logps(
-    model: Any, tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[Messages],
-    max_length: int = 512, batch_size: int = 16,
-) -> list[float]:  # fmt: skip
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Messages],
+    completions: Sequence[Messages],
+    max_length: int = 512,
+    batch_size: int = 16,
+) -> list[float]:
     """Sum of log p(completion tokens | prompt) for each (prompt, completion) pair."""
     model.eval()
     out: list[float] = []
     pad = tokenizer.pad_token_id
     for start in range(0, len(prompts), batch_size):
-        rows = [assistant_labels(tokenizer, p + c, max_length)
-                for p, c in zip(prompts[start : start + batch_size],
-                                completions[start : start + batch_size], strict=True)]  # fmt: skip
+        rows = [
+            assistant_labels(tokenizer, p + c, max_length)
+            for p, c in zip(
+                prompts[start : start + batch_size],
+                completions[start : start + batch_size],
+                strict=True,
+            )
+        ]
         ids = _pad([r["input_ids"] for r in rows], pad)
         labels = _pad([r["labels"] for r in rows], -100)
         attention = _pad([[1] * len(r["input_ids"]) for r in rows], 0)
@@ -81,15 +94,20 @@ def completion_logps(
 
 
 def pair_logps(
-    model: Any, tokenizer: Any, pairs: Sequence[dict[str, Messages]],
-    max_length: int = 512, batch_size: int = 16,
-) -> tuple[list[float], list[float]]:  # fmt: skip
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[dict[str, Messages]],
+    max_length: int = 512,
+    batch_size: int = 16,
+) -> tuple[list[float], list[float]]:
     """(log p(chosen | prompt), log p(rejected | prompt)) for every pair."""
     prompts = [p["prompt"] for p in pairs]
-    chosen = completion_logps(model, tokenizer, prompts, [p["chosen"] for p in pairs],
-                              max_length, batch_size)  # fmt: skip
-    rejected = completion_logps(model, tokenizer, prompts, [p["rejected"] for p in pairs],
-                                max_length, batch_size)  # fmt: skip
+    chosen = completion_logps(
+        model, tokenizer, prompts, [p["chosen"] for p in pairs], max_length, batch_size
+    )
+    rejected = completion_logps(
+        model, tokenizer, prompts, [p["rejected"] for p in pairs], max_length, batch_size
+    )
     return chosen, rejected
 
 
@@ -114,8 +132,10 @@ def preference_accuracy(
     }
     if reference is not None:
         ref_c, ref_r = reference
-        margins = [beta * ((c - rc) - (r - rr))
-                   for c, rc, r, rr in zip(chosen, ref_c, rejected, ref_r, strict=True)]  # fmt: skip
+        margins = [
+            beta * ((c - rc) - (r - rr))
+            for c, rc, r, rr in zip(chosen, ref_c, rejected, ref_r, strict=True)
+        ]
         wins = sum(1.0 if m > 1e-6 else 0.5 if abs(m) <= 1e-6 else 0.0 for m in margins)
         result.update(reward_accuracy=wins / n, reward_margin=sum(margins) / n)
     return result
