@@ -1,16 +1,18 @@
-"""What every synth stage needs: its config, the knowledge base, cached backends, metrics."""
+"""What every synth stage needs: its config, the knowledge base, cached generators, run stats."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from data_core.config import load_params, parse_section
 from data_core.knowledge import parse_domain
+from generation import CachedGenerator, Generator, ResponseCache
 
-from synth.backends import Backend, CachedBackend, ResponseCache, make_backend
 from synth.config import SynthConfig
-from synth.kb import KnowledgeBase, load_kb
+from synth.generators import make_generator
+from synth.knowledge_base import KnowledgeBase, load_kb
 
 DISEASES = "data/interim/hpo_diseases.parquet"
 TERMS = "data/interim/hpo_terms.parquet"
@@ -29,12 +31,12 @@ def open_kb(root: Path, cfg: SynthConfig) -> KnowledgeBase:
     return load_kb(root / DISEASES, root / TERMS, domain, cfg.synthesize.min_phenotypes)
 
 
-def open_backend(
+def open_generator(
     root: Path, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
-) -> CachedBackend:
-    """The named backend behind the stage's crash-safe response cache."""
-    inner = make_backend(name, cfg.backends[name], root, kb, cfg.answer_style)
-    return CachedBackend(inner, ResponseCache(root / cfg.cache_dir / f"{stage}.sqlite"))
+) -> CachedGenerator:
+    """The named generator behind the stage's crash-safe response cache."""
+    inner = make_generator(name, cfg.backends[name], root, kb, cfg.answer_style)
+    return CachedGenerator(inner, ResponseCache(root / cfg.cache_dir / f"{stage}.sqlite"))
 
 
 def is_kb(cfg: SynthConfig, name: str) -> bool:
@@ -42,14 +44,17 @@ def is_kb(cfg: SynthConfig, name: str) -> bool:
     return cfg.backends[name].kind == "kb"
 
 
-def backend_metrics(backends: dict[str, Backend]) -> dict[str, Any]:
-    """Cache hits/misses, backend calls, tokens and cost per named backend."""
+def run_stats(generators: Mapping[str, Generator], seconds: float) -> dict[str, Any]:
+    """What a run cost (seconds, cache hits/misses, calls, retries, tokens, cost) per generator.
+
+    Run-dependent, so MLflow only: the metrics JSON holds results, identical on every rebuild.
+    """
     out: dict[str, Any] = {}
-    for name, backend in backends.items():
-        stats = dict(backend.stats)
-        inner = getattr(backend, "inner", None)
+    for name, generator in generators.items():
+        stats = dict(generator.stats)
+        inner = getattr(generator, "inner", None)
         if inner is not None:
             stats.update({f"backend_{k}": v for k, v in inner.stats.items()})
         out[name] = stats
     total = {k: sum(s.get(k, 0) for s in out.values()) for k in ("cache_hits", "cache_misses")}
-    return {"backends": out, **total}
+    return {"seconds": round(seconds, 2), "backends": out, **total}
