@@ -16,8 +16,12 @@ from data_core.contamination import NgramIndex, match_in_chunks
 from data_core.readers import read_source
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "benchmarks"
-SETS = [("medqa/test.jsonl", "medqa"), ("medmcqa/dev_subset.jsonl", "medmcqa"),
-        ("mmlu_medical/test.jsonl", "mmlu"), ("pubmedqa/test.jsonl", "pubmedqa")]  # fmt: skip
+SETS = [
+    ("medqa/test.jsonl", "medqa"),
+    ("medmcqa/dev_subset.jsonl", "medmcqa"),
+    ("mmlu_medical/test.jsonl", "mmlu"),
+    ("pubmedqa/test.jsonl", "pubmedqa"),
+]
 WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -43,12 +47,25 @@ def baseline_match(items, texts, n=13, min_coverage=0.2):
             gram = tuple(w[i : i + n])
             for owner in grams.get(gram, ()):
                 shared[owner].add(gram)
-        best = max(((len(g) / sizes[o], o) for o, g in shared.items() if len(g) / sizes[o] >= min_coverage),
-                   default=None, key=lambda t: t[0])  # fmt: skip
+        best = max(
+            (
+                (len(g) / sizes[o], o)
+                for o, g in shared.items()
+                if len(g) / sizes[o] >= min_coverage
+            ),
+            default=None,
+            key=lambda t: t[0],
+        )
         if best is None:
             for size in short_lengths:
-                hit = next((short[tuple(w[i : i + size])] for i in range(len(w) - size + 1)
-                            if tuple(w[i : i + size]) in short), None)  # fmt: skip
+                hit = next(
+                    (
+                        short[tuple(w[i : i + size])]
+                        for i in range(len(w) - size + 1)
+                        if tuple(w[i : i + size]) in short
+                    ),
+                    None,
+                )
                 if hit:
                     best = (1.0, min(hit))
                     break
@@ -84,7 +101,8 @@ def test_ngram_index_vs_plain_python(benchmark, corpus):
         records=len(texts), baseline_s=baseline_s, ratio=baseline_s / ours_s
     )
     print(
-        f"\n{len(texts)} records: ours {ours_s:.2f}s, baseline {baseline_s:.2f}s, ratio {baseline_s / ours_s:.1f}x"
+        f"\n{len(texts)} records: ours {ours_s:.2f}s, baseline {baseline_s:.2f}s, "
+        f"ratio {baseline_s / ours_s:.1f}x"
     )
     ours_ids = [m.item_id if m else None for m in ours]
     flagged = [i for i, m in enumerate(ours_ids) if m]

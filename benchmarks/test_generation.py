@@ -45,10 +45,17 @@ def test_batched_vs_one_by_one(benchmark, model_dir):
     baseline_s = time.perf_counter() - start
     ours_s = benchmark.stats.stats.mean if benchmark.stats else float("nan")
     tokens = sum(g.completion_tokens for g in ours)
-    benchmark.extra_info.update(prompts=N_PROMPTS, batch=BATCH, new_tokens=tokens,
-                                baseline_s=baseline_s, ratio=baseline_s / ours_s)  # fmt: skip
-    print(f"\n{N_PROMPTS} prompts x {TOKENS} tokens: batched({BATCH}) {ours_s:.2f}s "
-          f"({tokens / ours_s:.0f} tok/s), one by one {baseline_s:.2f}s "
-          f"({tokens / baseline_s:.0f} tok/s), ratio {baseline_s / ours_s:.1f}x")  # fmt: skip
+    benchmark.extra_info.update(
+        prompts=N_PROMPTS,
+        batch=BATCH,
+        new_tokens=tokens,
+        baseline_s=baseline_s,
+        ratio=baseline_s / ours_s,
+    )
+    print(
+        f"\n{N_PROMPTS} prompts x {TOKENS} tokens: batched({BATCH}) {ours_s:.2f}s "
+        f"({tokens / ours_s:.0f} tok/s), one by one {baseline_s:.2f}s "
+        f"({tokens / baseline_s:.0f} tok/s), ratio {baseline_s / ours_s:.1f}x"
+    )
     assert [g.text for g in ours] == [g.text for g in theirs]
     assert tokens == N_PROMPTS * TOKENS

@@ -36,8 +36,10 @@ metric_list:
   - metric: acc_norm
 """
 # lm-eval's doc_to_choice: a list, or a Jinja template that renders to a Python list literal
-CHOICES = {"letters": '["A", "B", "C", "D"]',
-           "texts": '"{{[options.A, options.B, options.C, options.D]}}"'}  # fmt: skip
+CHOICES = {
+    "letters": '["A", "B", "C", "D"]',
+    "texts": '"{{[options.A, options.B, options.C, options.D]}}"',
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,13 @@ def setup(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("bench_eval")
     rows = [json.loads(line) for line in MEDQA.open(encoding="utf-8")]
-    model_dir = make_tiny_model(tmp / "model", [r["question"] for r in rows[:400]],
-                                vocab_size=2048, hidden_size=192, layers=4)  # fmt: skip
+    model_dir = make_tiny_model(
+        tmp / "model",
+        [r["question"] for r in rows[:400]],
+        vocab_size=2048,
+        hidden_size=192,
+        layers=4,
+    )
     subset = tmp / "medqa.jsonl"
     subset.write_text("".join(json.dumps(r) + "\n" for r in rows[:N]), encoding="utf-8")
     (tmp / "tasks").mkdir()
@@ -83,8 +90,13 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, kind: str):
     from lm_eval.tasks import TaskManager
 
     lm = HFLM(pretrained=str(model_dir), batch_size=16, device="cpu")
-    out = simple_evaluate(model=lm, tasks=[f"medqa_{kind}"], task_manager=TaskManager(include_path=str(tasks_dir)),
-                          log_samples=True, random_seed=0)  # fmt: skip
+    out = simple_evaluate(
+        model=lm,
+        tasks=[f"medqa_{kind}"],
+        task_manager=TaskManager(include_path=str(tasks_dir)),
+        log_samples=True,
+        random_seed=0,
+    )
     samples = sorted(out["samples"][f"medqa_{kind}"], key=lambda s: s["doc_id"])
     return samples, out["results"][f"medqa_{kind}"]
 
@@ -119,8 +131,17 @@ def test_loglik_matches_lm_eval_and_is_faster(setup, benchmark, kind):
     assert abs(acc_ours - lm_results["acc,none"]) <= 2 / N  # at most a tie or two apart
     norm_ours = float(np.mean([r["correct_norm"] for r in ours]))  # / option length in characters
     assert abs(norm_ours - lm_results["acc_norm,none"]) <= 2 / N
-    print(f"\nMedQA first {N}, {kind}: lm-eval {lm_s:.2f} s wall / {lm_cpu:.1f} s CPU (acc {lm_results['acc,none']:.4f}), "
-          f"ours {ours_s:.2f} s wall / {ours_cpu:.1f} s CPU (acc {acc_ours:.4f}), "
-          f"speed-up {lm_s / ours_s:.1f}x wall, {lm_cpu / ours_cpu:.1f}x CPU")  # fmt: skip
-    benchmark.extra_info.update(lm_eval_s=lm_s, ours_s=ours_s, ratio=lm_s / ours_s,
-                                cpu_ratio=lm_cpu / ours_cpu, n=N, kind=kind)  # fmt: skip
+    print(
+        f"\nMedQA first {N}, {kind}: lm-eval {lm_s:.2f} s wall / {lm_cpu:.1f} s CPU "
+        f"(acc {lm_results['acc,none']:.4f}), "
+        f"ours {ours_s:.2f} s wall / {ours_cpu:.1f} s CPU (acc {acc_ours:.4f}), "
+        f"speed-up {lm_s / ours_s:.1f}x wall, {lm_cpu / ours_cpu:.1f}x CPU"
+    )
+    benchmark.extra_info.update(
+        lm_eval_s=lm_s,
+        ours_s=ours_s,
+        ratio=lm_s / ours_s,
+        cpu_ratio=lm_cpu / ours_cpu,
+        n=N,
+        kind=kind,
+    )

@@ -22,7 +22,30 @@ from trainers.tokenizer import train_bpe
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-WORDS = ["fever", "rash", "cough", "seizure", "ataxia", "anemia", "myopia", "deafness", "scoliosis", "hypotonia", "cataract", "tremor", "patient", "presents", "with", "history", "of", "acute", "chronic", "bilateral", "mild", "severe"]  # fmt: skip
+WORDS = [
+    "fever",
+    "rash",
+    "cough",
+    "seizure",
+    "ataxia",
+    "anemia",
+    "myopia",
+    "deafness",
+    "scoliosis",
+    "hypotonia",
+    "cataract",
+    "tremor",
+    "patient",
+    "presents",
+    "with",
+    "history",
+    "of",
+    "acute",
+    "chronic",
+    "bilateral",
+    "mild",
+    "severe",
+]
 MAX_LENGTH, BATCH = 512, 8
 
 
@@ -31,13 +54,26 @@ def setup():
     rng = random.Random(0)
     size = int(os.environ.get("BENCH_PACKING_SIZE", "128"))
     # lengths spread like real SFT data: short answers next to long vignettes
-    convs = [[{"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 150)))},
-              {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(3, 120)))}]
-             for _ in range(size)]  # fmt: skip
+    convs = [
+        [
+            {"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 150)))},
+            {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(3, 120)))},
+        ]
+        for _ in range(size)
+    ]
     tok = train_bpe([m["content"] for c in convs for m in c], TokenizerConfig(vocab_size=400))
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
-    model = new_model(ModelConfig(hidden_size=128, intermediate_size=344, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2), tok, seed=0)  # fmt: skip
+    model = new_model(
+        ModelConfig(
+            hidden_size=128,
+            intermediate_size=344,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        tok,
+        seed=0,
+    )
     rows = [assistant_labels(tok, c, MAX_LENGTH) for c in convs]
     return tok, model, rows
 
@@ -51,17 +87,24 @@ def padded_batches(tok, rows):
         ids = [r["input_ids"] + [tok.pad_token_id] * (width - len(r["input_ids"])) for r in chunk]
         labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in chunk]
         mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in chunk]
-        out.append({"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                    "attention_mask": torch.tensor(mask)})  # fmt: skip
+        out.append(
+            {
+                "input_ids": torch.tensor(ids),
+                "labels": torch.tensor(labels),
+                "attention_mask": torch.tensor(mask),
+            }
+        )
     return out
 
 
 def packed_batches(tok, rows, per_batch: int = BATCH):
-    """TRL's best-fit-decreasing packing into MAX_LENGTH rows, `per_batch` rows flattened per step."""
+    """TRL's best-fit-decreasing packing into MAX_LENGTH rows, `per_batch` rows flat per step."""
     packed = pack_dataset(Dataset.from_list(rows), MAX_LENGTH, strategy="bfd")
     collate = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)
-    return [collate([packed[j] for j in range(i, min(i + per_batch, len(packed)))])
-            for i in range(0, len(packed), per_batch)]  # fmt: skip
+    return [
+        collate([packed[j] for j in range(i, min(i + per_batch, len(packed)))])
+        for i in range(0, len(packed), per_batch)
+    ]
 
 
 def run_epoch(model, batches, backward: bool = True) -> tuple[float, int]:
@@ -122,9 +165,11 @@ def test_packed_vs_padded(benchmark, setup) -> None:
     ratio = {name: rate[name] / rate["padded"] for name in layouts}
     print(
         f"\nconversations={len(rows)} real tokens={real_tokens} padded tokens={padded_tokens} "
-        f"(padding {1 - real_tokens / padded_tokens:.0%}); loss/token {base_loss / base_n:.6f} in all layouts"
+        f"(padding {1 - real_tokens / padded_tokens:.0%}); "
+        f"loss/token {base_loss / base_n:.6f} in all layouts"
     )
     for name in layouts:
-        print(f"{name:12s} {rate[name]:>9,.0f} real tok/s  ratio vs padded {ratio[name]:.2f}x")  # fmt: skip
-    benchmark.extra_info.update({f"ratio_{k}": v for k, v in ratio.items()},
-                                loss_per_token=base_loss / base_n)  # fmt: skip
+        print(f"{name:12s} {rate[name]:>9,.0f} real tok/s  ratio vs padded {ratio[name]:.2f}x")
+    benchmark.extra_info.update(
+        {f"ratio_{k}": v for k, v in ratio.items()}, loss_per_token=base_loss / base_n
+    )

@@ -2,8 +2,14 @@
 
 import polars as pl
 import pytest
-from data_core.errors import ConfigError
-from data_core.knowledge import KnowledgeDomainConfig, domain_parts, parse_domain, part_of
+from data_core.errors import ConfigError, DataCoreError
+from data_core.knowledge import (
+    KnowledgeDomainConfig,
+    domain_parts,
+    parse_domain,
+    part_of,
+    read_knowledge,
+)
 
 
 def _diseases(n: int, phenotypes: int = 5) -> pl.DataFrame:
@@ -49,3 +55,9 @@ def test_diseases_with_too_few_phenotypes_or_other_prefixes_are_not_in_it() -> N
 def test_a_domain_without_a_training_part_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="knowledge"):
         parse_domain({"knowledge": {"heldout_fraction": 0.6, "dev_fraction": 0.5}})
+
+
+def test_a_missing_knowledge_table_names_the_file_and_the_stage_that_makes_it(tmp_path):
+    missing = tmp_path / "hpo_diseases.parquet"
+    with pytest.raises(DataCoreError, match=r"hpo_diseases\.parquet: missing .*dvc repro ingest"):
+        read_knowledge(missing)

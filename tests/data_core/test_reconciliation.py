@@ -6,21 +6,36 @@ from data_core.clean import decontaminate
 from data_core.config import DecontaminateConfig, IngestConfig
 from data_core.ingest import ingest
 
-QUESTION = "A 45-year-old man presents with crushing chest pain radiating to the left arm for two hours. {}"
+QUESTION = (
+    "A 45-year-old man presents with crushing chest pain radiating to the left arm for two hours."
+    " {}"
+)
 
 
 def _chat(i: int, text: str) -> str:
-    return json.dumps({"id": str(i), "messages": [{"role": "user", "content": text},
-                                                  {"role": "assistant", "content": "Answer."}]})  # fmt: skip
+    return json.dumps(
+        {
+            "id": str(i),
+            "messages": [
+                {"role": "user", "content": text},
+                {"role": "assistant", "content": "Answer."},
+            ],
+        }
+    )
 
 
 def test_ingest_and_decontaminate_counts_reconcile(tmp_path):
-    bench = {"question": QUESTION.format("Which enzyme rises first after a myocardial infarction?"),
-             "options": {"A": "Troponin I", "B": "Lipase", "C": "Amylase", "D": "ALT"}, "answer_idx": "A",
-             "realidx": "q1"}  # fmt: skip
+    bench = {
+        "question": QUESTION.format("Which enzyme rises first after a myocardial infarction?"),
+        "options": {"A": "Troponin I", "B": "Lipase", "C": "Amylase", "D": "ALT"},
+        "answer_idx": "A",
+        "realidx": "q1",
+    }
     (tmp_path / "bench.jsonl").write_text(json.dumps(bench) + "\n")
-    lines = [_chat(i, f"Explain the pathophysiology of disorder number {i} of the kidney in detail.")
-             for i in range(20)]  # fmt: skip
+    lines = [
+        _chat(i, f"Explain the pathophysiology of disorder number {i} of the kidney in detail.")
+        for i in range(20)
+    ]
     lines += [
         _chat(
             20, "Explain the pathophysiology of disorder number 3 of the kidney in detail."
@@ -33,10 +48,13 @@ def test_ingest_and_decontaminate_counts_reconcile(tmp_path):
         _chat(3, "A different question reusing id 3."),  # duplicate id
     ]
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
-    cfg = IngestConfig.model_validate({
-        "hpo": {"enabled": False},
-        "sources": [{"name": "train", "format": "chat", "path": "train.jsonl"}],
-        "eval_sets": [{"name": "medqa", "format": "medqa", "path": "bench.jsonl"}]})  # fmt: skip
+    cfg = IngestConfig.model_validate(
+        {
+            "hpo": {"enabled": False},
+            "sources": [{"name": "train", "format": "chat", "path": "train.jsonl"}],
+            "eval_sets": [{"name": "medqa", "format": "medqa", "path": "bench.jsonl"}],
+        }
+    )
     ingested = ingest(cfg, tmp_path)
     counts = ingested.counts["sources"]["train"]
     assert counts == {"read": 25, "kept": 22, "quarantined": 3}

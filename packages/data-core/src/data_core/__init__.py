@@ -1,1 +1,1 @@
-"""Records, readers, validation, dedup, decontamination, splits and tracking shared by every package."""
+"""Records, readers, validation, dedup, decontamination and splits shared by every package."""

@@ -8,14 +8,17 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from data_core.config import DecontaminateConfig
 from data_core.contamination import EmbeddingMatcher, Match, NgramIndex, match_in_chunks
 from data_core.dedup import exact_duplicates, near_duplicates
+from data_core.io import atomic_path
 from data_core.schemas import EvalItem, Instruction, Passage
 from data_core.splits import split_of
 
@@ -60,15 +63,27 @@ def _prompt_text(record: Instruction | Passage) -> str:
     return record.text if isinstance(record, Passage) else record.prompt_text
 
 
-def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
-                index: NgramIndex | None, embedder: EmbeddingMatcher | None,
-                task_of: dict[str, str]) -> tuple[list[Any], list[Removal]]:  # fmt: skip
+def _clean_kind(
+    records: Sequence[Any],
+    kind: str,
+    cfg: DecontaminateConfig,
+    index: NgramIndex | None,
+    embedder: EmbeddingMatcher | None,
+    task_of: dict[str, str],
+) -> tuple[list[Any], list[Removal]]:
     removed: dict[int, Removal] = {}
 
     def drop(i: int, reason: str, matched: str, score: float, task: str | None = None) -> None:
         record = records[i]
-        removed[i] = Removal(id=record.id, kind=kind, reason=reason, matched_id=matched, matched_task=task,
-                             score=score, record=record.model_dump_json())  # fmt: skip
+        removed[i] = Removal(
+            id=record.id,
+            kind=kind,
+            reason=reason,
+            matched_id=matched,
+            matched_task=task,
+            score=score,
+            record=record.model_dump_json(),
+        )
 
     texts = [_full_text(r) for r in records]
     if cfg.dedup.exact:
@@ -76,8 +91,14 @@ def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
             drop(dup.index, "exact_duplicate", records[dup.of].id, 1.0)
     if cfg.dedup.near:
         d = cfg.dedup
-        for dup in near_duplicates(texts, threshold=d.threshold, num_perm=d.num_perm, shingle=d.shingle,
-                                   seed=d.seed, skip=set(removed)):  # fmt: skip
+        for dup in near_duplicates(
+            texts,
+            threshold=d.threshold,
+            num_perm=d.num_perm,
+            shingle=d.shingle,
+            seed=d.seed,
+            skip=set(removed),
+        ):
             drop(dup.index, "near_duplicate", records[dup.of].id, dup.similarity)
 
     def apply(matches: list[Match | None], positions: list[int]) -> None:
@@ -91,9 +112,13 @@ def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
     if index is not None:
         todo = [i for i in range(len(records)) if i not in removed]
         with tqdm(total=len(todo), desc=f"n-gram scan ({kind}s)", unit="rec", mininterval=2) as bar:
-            matches = match_in_chunks(index, [texts[i] for i in todo], min_matches=cfg.ngram.min_matches,
-                                      min_coverage=cfg.ngram.min_coverage,
-                                      progress=lambda done: bar.update(done - bar.n))  # fmt: skip
+            matches = match_in_chunks(
+                index,
+                [texts[i] for i in todo],
+                min_matches=cfg.ngram.min_matches,
+                min_coverage=cfg.ngram.min_coverage,
+                progress=lambda done: bar.update(done - bar.n),
+            )
         apply(matches, todo)
     if embedder is not None and kind in cfg.embedding.kinds:
         todo = [i for i in range(len(records)) if i not in removed]
@@ -116,8 +141,12 @@ def _clean_kind(records: Sequence[Any], kind: str, cfg: DecontaminateConfig,
     return kept, [removed[i] for i in sorted(removed)]
 
 
-def decontaminate(instructions: Sequence[Instruction], passages: Sequence[Passage],
-                  eval_items: Sequence[EvalItem], cfg: DecontaminateConfig) -> CleanResult:  # fmt: skip
+def decontaminate(
+    instructions: Sequence[Instruction],
+    passages: Sequence[Passage],
+    eval_items: Sequence[EvalItem],
+    cfg: DecontaminateConfig,
+) -> CleanResult:
     """Dedup and decontaminate instructions and passages against `eval_items`."""
     index = NgramIndex(eval_items, cfg.ngram.n) if cfg.ngram.enabled and eval_items else None
     embedder = None
@@ -135,15 +164,25 @@ def decontaminate(instructions: Sequence[Instruction], passages: Sequence[Passag
     return result
 
 
-def _report(instructions: Sequence[Instruction], passages: Sequence[Passage], eval_items: Sequence[EvalItem],
-            result: CleanResult, index: NgramIndex | None) -> dict[str, Any]:  # fmt: skip
+def _report(
+    instructions: Sequence[Instruction],
+    passages: Sequence[Passage],
+    eval_items: Sequence[EvalItem],
+    result: CleanResult,
+    index: NgramIndex | None,
+) -> dict[str, Any]:
     report: dict[str, Any] = {}
-    for kind, read, kept in (("instructions", instructions, result.instructions),
-                             ("passages", passages, result.passages)):  # fmt: skip
+    for kind, read, kept in (
+        ("instructions", instructions, result.instructions),
+        ("passages", passages, result.passages),
+    ):
         reasons = Counter(r.reason for r in result.removed if r.kind == kind[:-1])
-        report[kind] = {"read": len(read), "kept": len(kept),
-                        "removed": {reason: reasons.get(reason, 0) for reason in REASONS},
-                        "test_split": sum(r.split == "test" for r in kept)}  # fmt: skip
+        report[kind] = {
+            "read": len(read),
+            "kept": len(kept),
+            "removed": {reason: reasons.get(reason, 0) for reason in REASONS},
+            "test_split": sum(r.split == "test" for r in kept),
+        }
     contaminated = [r for r in result.removed if r.matched_task is not None]
     per_task: dict[str, Any] = {}
     for task in sorted({item.task for item in eval_items}):
@@ -163,6 +202,19 @@ def _report(instructions: Sequence[Instruction], passages: Sequence[Passage], ev
     return report
 
 
-def removal_rows(removed: Sequence[Removal]) -> list[dict[str, Any]]:
-    """Removals as plain rows (for Parquet)."""
-    return [json.loads(r.model_dump_json()) for r in removed]
+REMOVAL_SCHEMA = {
+    "id": pl.String,
+    "kind": pl.String,
+    "reason": pl.String,
+    "matched_id": pl.String,
+    "matched_task": pl.String,
+    "score": pl.Float64,
+    "record": pl.String,
+}
+
+
+def write_removals(path: Path, removed: Sequence[Removal]) -> None:
+    """The removal table (one row per removed record, with its evidence), written atomically."""
+    rows = [json.loads(r.model_dump_json()) for r in removed]
+    with atomic_path(path) as tmp:
+        pl.DataFrame(rows, schema=REMOVAL_SCHEMA).write_parquet(tmp, compression="zstd")

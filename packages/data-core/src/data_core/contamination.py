@@ -122,9 +122,15 @@ class NgramIndex:
         return result
 
 
-def match_in_chunks(index: NgramIndex, texts: Sequence[str], *, min_matches: int = 1,
-                    min_coverage: float = 0.0, chunk_size: int = 50_000,
-                    progress: Callable[[int], object] | None = None) -> list[Match | None]:  # fmt: skip
+def match_in_chunks(
+    index: NgramIndex,
+    texts: Sequence[str],
+    *,
+    min_matches: int = 1,
+    min_coverage: float = 0.0,
+    chunk_size: int = 50_000,
+    progress: Callable[[int], object] | None = None,
+) -> list[Match | None]:
     """`index.match` over bounded-memory chunks; `progress(done)` is called after each."""
     out: list[Match | None] = []
     for start in range(0, len(texts), chunk_size):
@@ -137,8 +143,13 @@ def match_in_chunks(index: NgramIndex, texts: Sequence[str], *, min_matches: int
 class EmbeddingMatcher:
     """Cosine similarity of sentence embeddings against every benchmark item (all-MiniLM-L6-v2)."""
 
-    def __init__(self, items: Sequence[EvalItem], model_path: str | Path | None = None,
-                 batch_size: int = 64, max_seq_length: int = 256) -> None:  # fmt: skip
+    def __init__(
+        self,
+        items: Sequence[EvalItem],
+        model_path: str | Path | None = None,
+        batch_size: int = 64,
+        max_seq_length: int = 256,
+    ) -> None:
         from sentence_transformers import SentenceTransformer  # heavy: only when enabled
 
         if model_path is None:
@@ -159,8 +170,13 @@ class EmbeddingMatcher:
         """Unit-length embeddings (float32)."""
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
-        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False).astype(np.float32)  # fmt: skip
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)
 
     def match(self, texts: Sequence[str], threshold: float) -> list[Match | None]:
         """For each text, the most similar item when its cosine similarity reaches `threshold`."""

@@ -13,7 +13,7 @@ from data_core.ngrams import tokenize, whole_hashes, words
 
 @dataclass(frozen=True)
 class Duplicate:
-    """Text `index` duplicates the earlier text `of` (exactly, or with estimated Jaccard `similarity`)."""
+    """Text `index` duplicates the earlier text `of` (exactly, or by Jaccard `similarity`)."""
 
     index: int
     of: int
@@ -34,8 +34,15 @@ def exact_duplicates(texts: Sequence[str]) -> list[Duplicate]:
     return found
 
 
-def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128,
-                    shingle: int = 5, seed: int = 42, skip: set[int] | None = None) -> list[Duplicate]:  # fmt: skip
+def near_duplicates(
+    texts: Sequence[str],
+    *,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    shingle: int = 5,
+    seed: int = 42,
+    skip: set[int] | None = None,
+) -> list[Duplicate]:
     """Texts whose word-shingle MinHash Jaccard with an earlier kept text reaches `threshold`.
 
     Candidates come from LSH; each is confirmed by its MinHash Jaccard estimate, so the LSH

@@ -1,8 +1,9 @@
-"""The ingest step: every configured source read into validated records, with quarantine and counts."""
+"""The ingest step: every configured source read into validated records, quarantine and counts."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,8 @@ from data_core.schemas import EvalItem, Instruction, Passage
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = {
-    "instructions": "instructions.parquet",
-    "passages": "passages.parquet",
-    "eval_items": "eval_items.parquet",
-    "hpo_terms": "hpo_terms.parquet",
-    "hpo_diseases": "hpo_diseases.parquet",
-    "quarantine": "quarantine.jsonl",
-}
+# the stage's outputs: names of params `paths.interim`
+OUTPUTS = ("instructions", "passages", "eval_items", "hpo_terms", "hpo_diseases", "quarantine")
 
 
 @dataclass
@@ -59,15 +54,22 @@ def _counts(result: ReadResult) -> dict[str, int]:
     }
 
 
-def _drop_cross_source_duplicates(records: list[Any], seen: dict[str, str], source: str,
-                                  result: ReadResult) -> list[Any]:  # fmt: skip
+def _drop_cross_source_duplicates(
+    records: list[Any], seen: dict[str, str], source: str, result: ReadResult
+) -> list[Any]:
     kept = []
     for record in records:
         if record.id in seen:
-            result.quarantined.append(QuarantineEntry(
-                source=source, file="", line=0, field="id",
-                reason=f"duplicate id {record.id!r}, already read from source {seen[record.id]!r}",
-                raw=record.model_dump_json()))  # fmt: skip
+            result.quarantined.append(
+                QuarantineEntry(
+                    source=source,
+                    file="",
+                    line=0,
+                    field="id",
+                    reason=f"duplicate id {record.id!r}, already read from {seen[record.id]!r}",
+                    raw=record.model_dump_json(),
+                )
+            )
             continue
         seen[record.id] = source
         kept.append(record)
@@ -82,8 +84,11 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
         out.hpo = read_hpo(aspects=tuple(cfg.hpo.aspects))
         out.quarantined += out.hpo.quarantined
         out.passages += definition_passages(out.hpo.terms)
-        out.counts["hpo"] = {**out.hpo.counts, "quarantined": len(out.hpo.quarantined),
-                             "definition_passages": len(out.passages)}  # fmt: skip
+        out.counts["hpo"] = {
+            **out.hpo.counts,
+            "quarantined": len(out.hpo.quarantined),
+            "definition_passages": len(out.passages),
+        }
         seen.update((p.id, "hpo") for p in out.passages)
     for spec in cfg.sources:
         result = _read(spec, base_dir)
@@ -97,8 +102,10 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
         log.info("source %s: %s", spec.name, _counts(result))
     for spec in cfg.eval_sets:
         if FORMATS[spec.format].produces != "eval_item":
-            raise ConfigError(f"params.yaml: ingest.eval_sets: {spec.name!r} has format "
-                              f"{spec.format!r}, which is not a benchmark format")  # fmt: skip
+            raise ConfigError(
+                f"params.yaml: ingest.eval_sets: {spec.name!r} has format "
+                f"{spec.format!r}, which is not a benchmark format"
+            )
         result = _read(spec, base_dir)
         result.records = _drop_cross_source_duplicates(result.records, seen, spec.name, result)
         out.eval_items += result.records
@@ -112,9 +119,8 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
     return out
 
 
-def write_ingest(result: IngestResult, out_dir: Path, metrics_path: Path) -> dict[str, Path]:
-    """Write the records, HPO tables, quarantine and counts; return the written paths."""
-    paths = {name: out_dir / filename for name, filename in OUTPUTS.items()}
+def write_ingest(result: IngestResult, paths: Mapping[str, Path], metrics_path: Path) -> None:
+    """Write the records, HPO tables, quarantine (`paths`, keyed by OUTPUTS) and the counts."""
     write_records(paths["instructions"], result.instructions, Instruction)
     write_records(paths["passages"], result.passages, Passage)
     write_records(paths["eval_items"], result.eval_items, EvalItem)
@@ -127,4 +133,3 @@ def write_ingest(result: IngestResult, out_dir: Path, metrics_path: Path) -> dic
             frame.write_parquet(tmp, compression="zstd")
     write_jsonl(paths["quarantine"], (q.model_dump() for q in result.quarantined))
     write_json(metrics_path, result.counts)
-    return paths

@@ -12,12 +12,14 @@ keep a plain hashed held-out split (`term_is_heldout`).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import Field, model_validator
 
 from data_core.config import Strict, parse_section
+from data_core.errors import DataCoreError
 from data_core.splits import hash_position, split_of
 
 Part = Literal["train", "dev", "heldout"]
@@ -48,7 +50,7 @@ def parse_domain(params: dict[str, Any]) -> KnowledgeDomainConfig:
 
 
 def part_of(disease_id: str, cfg: KnowledgeDomainConfig) -> Part:
-    """The part a domain disease falls in, by a salted hash of its id (stable as the domain grows)."""
+    """The part a domain disease falls in, by a salted hash of its id."""
     position = hash_position(disease_id, cfg.salt)
     if position < cfg.heldout_fraction:
         return "heldout"
@@ -62,13 +64,20 @@ def term_is_heldout(term_id: str, cfg: KnowledgeDomainConfig) -> bool:
     return split_of(term_id, cfg.term_heldout_fraction, cfg.salt) == "test"
 
 
+def read_knowledge(path: str | Path) -> pl.DataFrame:
+    """hpo_diseases.parquet or hpo_terms.parquet (ingest's knowledge tables): the one reader."""
+    if not Path(path).exists():
+        raise DataCoreError(f"{path}: missing (run `uv run dvc repro ingest` first)")
+    return pl.read_parquet(path)
+
+
 def eligible_diseases(
     diseases: pl.DataFrame,
     prefixes: list[str],
     min_phenotypes: int,
     max_phenotypes: int | None = None,
 ) -> pl.DataFrame:
-    """Rows of hpo_diseases.parquet with an id prefix in `prefixes` and enough aspect-P phenotypes."""
+    """Rows of hpo_diseases.parquet with an id prefix in `prefixes`, enough aspect-P phenotypes."""
     count = pl.col("phenotypes").list.eval(pl.element().struct.field("aspect") == "P").list.sum()
     kept = diseases.filter(
         pl.any_horizontal(*[pl.col("id").str.starts_with(f"{p}:") for p in prefixes]),
@@ -78,7 +87,7 @@ def eligible_diseases(
 
 
 def domain_frame(diseases: pl.DataFrame, cfg: KnowledgeDomainConfig) -> pl.DataFrame:
-    """The domain's diseases (rows of hpo_diseases.parquet) in hashed order, with a `part` column."""
+    """The domain's diseases (hpo_diseases.parquet rows) in hashed order, with a `part` column."""
     eligible = eligible_diseases(diseases, cfg.prefixes, cfg.min_phenotypes, cfg.max_phenotypes)
     # hashed order with its own salt: which diseases are sampled is independent of their part
     order = [hashlib.sha1(f"domain\0{cfg.salt}\0{i}".encode()).hexdigest() for i in eligible["id"]]

@@ -56,8 +56,10 @@ class Tokenized:
 def tokenize(texts: Sequence[str]) -> Tokenized:
     """Hash every word of every text (two halves in parallel: polars runs columns concurrently)."""
     half = (len(texts) + 1) // 2
-    frame = pl.DataFrame({"a": list(texts[:half]), "b": list(texts[half:]) + [""] * (2 * half - len(texts))},
-                         schema={"a": pl.String, "b": pl.String})  # fmt: skip
+    frame = pl.DataFrame(
+        {"a": list(texts[:half]), "b": list(texts[half:]) + [""] * (2 * half - len(texts))},
+        schema={"a": pl.String, "b": pl.String},
+    )
     split = frame.select(
         pl.col(c).fill_null("").str.to_lowercase().str.extract_all(WORD) for c in ("a", "b")
     )

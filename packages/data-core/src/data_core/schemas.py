@@ -106,7 +106,7 @@ class EvalItem(BaseModel):
 
 
 class Passage(BaseModel):
-    """A piece of knowledge text (textbook paragraph, ontology definition) for synthesis and pretraining."""
+    """A knowledge text (textbook paragraph, ontology definition) for synthesis and pretraining."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[^:\s]+:\S.*$")

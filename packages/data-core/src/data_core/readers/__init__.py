@@ -86,7 +86,7 @@ def _hf_rows(path: Path, options: dict[str, Any]) -> Iterator[RawRow]:
 
 
 def _drop_struct_padding(value: Any) -> Any:
-    """Arrow stores dicts as structs with the union of all rows' keys, padding absent ones with None.
+    """Arrow stores dicts as structs with the union of all rows' keys, padding absent ones by None.
 
     Dropping those None members restores each row's own dict (e.g. 4 options, not A..E with E=None).
     """
@@ -95,8 +95,14 @@ def _drop_struct_padding(value: Any) -> Any:
     return value
 
 
-def read_source(path: str | Path, fmt: str, name: str, *, task: str | None = None,
-                options: dict[str, Any] | None = None) -> ReadResult:  # fmt: skip
+def read_source(
+    path: str | Path,
+    fmt: str,
+    name: str,
+    *,
+    task: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> ReadResult:
     """Read one file (or saved HF dataset) of a known format into records plus quarantine."""
     if fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r} for source {name!r}; known: {sorted(FORMATS)}")
@@ -112,8 +118,14 @@ def read_source(path: str | Path, fmt: str, name: str, *, task: str | None = Non
     first_line: dict[str, int] = {}
 
     def quarantine(row: RawRow, reason: str, field_name: str | None) -> None:
-        entry = QuarantineEntry(source=name, file=str(path), line=row.line, field=field_name,
-                                reason=reason, raw=row.raw or repr(row.value))  # fmt: skip
+        entry = QuarantineEntry(
+            source=name,
+            file=str(path),
+            line=row.line,
+            field=field_name,
+            reason=reason,
+            raw=row.raw or repr(row.value),
+        )
         result.quarantined.append(entry)
 
     for row in _rows(path, fmt, options):
@@ -122,8 +134,13 @@ def read_source(path: str | Path, fmt: str, name: str, *, task: str | None = Non
             continue
         if keep_keys is not None and row.key not in keep_keys:
             continue  # outside the requested split: not part of this source at all
-        ctx = formats.Context(source=name, task=task or spec.default_task or name, line=row.line,
-                              key=row.key, options=options)  # fmt: skip
+        ctx = formats.Context(
+            source=name,
+            task=task or spec.default_task or name,
+            line=row.line,
+            key=row.key,
+            options=options,
+        )
         if spec.parse is not formats.mmlu_csv and not isinstance(row.value, dict):
             quarantine(row, f"expected a JSON object, got {type(row.value).__name__}", None)
             continue

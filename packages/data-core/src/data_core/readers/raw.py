@@ -123,7 +123,7 @@ def _skip_ws(text: str, pos: int) -> int:
 
 
 def iter_csv(path: Path, columns: int) -> Iterator[RawRow]:
-    """Rows of a header-less CSV file with exactly `columns` fields (value is the list of fields)."""
+    """Rows of a header-less CSV file with exactly `columns` fields; each value is its fields."""
     data = path.read_bytes()
     text, bad = _decode(data, path)
     if bad is not None:
