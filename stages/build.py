@@ -17,31 +17,31 @@ from data_core.tracking import stage_run
 from synth.build import build_sets, dataset_card
 from synth.stage_support import load_config
 
-SOURCES = {
-    "scored": ("data/synth/scored.parquet", Instruction),
-    "completions": ("data/synth/completions.parquet", Completion),
-    "judgements": ("data/synth/judgements.parquet", Judgement),
-    "manual": ("data/clean/instructions.parquet", Instruction),
+SOURCES = {  # input name -> (params `paths:` entry, record schema)
+    "scored": ("synth.scored", Instruction),
+    "completions": ("synth.completions", Completion),
+    "judgements": ("synth.judgements", Judgement),
+    "manual": ("clean.instructions", Instruction),
 }
 
 
 @stage_main
 def main(root: Path) -> None:
     """Write the SFT and preference sets with their splits and dataset card."""
-    raw, cfg = load_config(root)
-    sets = root / "data/sets"
+    raw, cfg, paths = load_config(root)
+    sets = paths["sets.dir"]
     with stage_run("build", raw, root=root) as run:
         start = time.perf_counter()
-        inputs = [read_records(root / path, schema) for path, schema in SOURCES.values()]
+        inputs = [read_records(paths[name], schema) for name, schema in SOURCES.values()]
         sft, prefs, metrics = build_sets(*inputs, cfg.build)
         write_records(sets / "sft.parquet", sft, Instruction)
         export_chat_jsonl(sets / "sft.jsonl", sft)
         write_records(sets / "preferences.parquet", prefs, Preference)
         write_jsonl(sets / "preferences.jsonl", (p.model_dump() for p in prefs))
         write_text(sets / "README.md", dataset_card(sft, prefs, metrics, cfg.build))
-        write_json(root / "metrics/build.json", metrics)  # results only: committed to git
-        for name, (path, _) in SOURCES.items():
-            run.log_input(root / path, name)
+        write_json(paths["metrics"] / "build.json", metrics)  # results only: committed to git
+        for name, (entry, _) in SOURCES.items():
+            run.log_input(paths[entry], name)
         for name in ("sft.parquet", "sft.jsonl", "preferences.parquet", "preferences.jsonl"):
             run.log_output(sets / name, name)
         run.log_artifact(sets / "README.md")

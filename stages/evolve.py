@@ -14,20 +14,20 @@ from synth.stage_support import is_kb, load_config, open_generator, open_kb, run
 @stage_main
 def main(root: Path) -> None:
     """Evolve a share of the instructions in depth and breadth, keeping the parent link."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/instructions.parquet", root / "data/synth/evolved.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.instructions"], paths["synth.evolved"]
     with stage_run("evolve", raw, root=root) as run:
         start, generators = time.perf_counter(), {}
         records = read_records(src, Instruction)
-        kb = open_kb(root, cfg)
+        kb = open_kb(paths, cfg)
         if not is_kb(cfg, name := cfg.evolve.backend):
-            generators[name] = open_generator(root, cfg, name, "evolve", kb)
+            generators[name] = open_generator(paths, cfg, name, "evolve", kb)
         result, metrics = evolve(records, cfg, kb, generators.get(name))
         for generator in generators.values():
             generator.close()
         write_records(out, result, Instruction)
         metrics["total"] = len(result)
-        write_json(root / "metrics/evolve.json", metrics)  # results only: committed to git
+        write_json(paths["metrics"] / "evolve.json", metrics)  # results only: committed to git
         run.log_input(src, "instructions")
         run.log_output(out, "evolved")
         run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})

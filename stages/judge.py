@@ -14,26 +14,23 @@ from synth.stage_support import is_kb, load_config, open_generator, open_kb, run
 @stage_main
 def main(root: Path) -> None:
     """Verify against gold answers and score every completion."""
-    raw, cfg = load_config(root)
-    src = {
-        "scored": root / "data/synth/scored.parquet",
-        "completions": root / "data/synth/completions.parquet",
-    }
-    out = root / "data/synth/judgements.parquet"
+    raw, cfg, paths = load_config(root)
+    src = {"scored": paths["synth.scored"], "completions": paths["synth.completions"]}
+    out = paths["synth.judgements"]
     with stage_run("judge", raw, root=root) as run:
         start, generators = time.perf_counter(), {}
         records = read_records(src["scored"], Instruction)
         completions = read_records(src["completions"], Completion)
-        kb = open_kb(root, cfg)
+        kb = open_kb(paths, cfg)
         if not is_kb(cfg, name := cfg.judge.backend):
-            generators[name] = open_generator(root, cfg, name, "judge", kb)
+            generators[name] = open_generator(paths, cfg, name, "judge", kb)
         judgements, metrics = judge(
             records, completions, name, kb, generators.get(name), cfg.judge.open_threshold, cfg.seed
         )
         for generator in generators.values():
             generator.close()
         write_records(out, judgements, Judgement)
-        write_json(root / "metrics/judge.json", metrics)  # results only: committed to git
+        write_json(paths["metrics"] / "judge.json", metrics)  # results only: committed to git
         for key, path in src.items():
             run.log_input(path, key)
         run.log_output(out, "judgements")

@@ -14,21 +14,21 @@ from synth.stage_support import is_kb, load_config, open_generator, open_kb, run
 @stage_main
 def main(root: Path) -> None:
     """Ask every enabled panel member for n completions per instruction (resumable)."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/scored.parquet", root / "data/synth/completions.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.scored"], paths["synth.completions"]
     with stage_run("sample", raw, root=root) as run:
         start = time.perf_counter()
         records = read_records(src, Instruction)
         names = [m.backend for m in cfg.sample.panel if m.enabled]
-        kb = open_kb(root, cfg) if any(is_kb(cfg, n) for n in names) else None
-        generators = {n: open_generator(root, cfg, n, "sample", kb) for n in names}
+        kb = open_kb(paths, cfg) if any(is_kb(cfg, n) for n in names) else None
+        generators = {n: open_generator(paths, cfg, n, "sample", kb) for n in names}
         try:
             completions, metrics = sample(records, cfg.sample, generators, cfg.seed)
         finally:
             for generator in generators.values():
                 generator.close()
         write_records(out, completions, Completion)
-        write_json(root / "metrics/sample.json", metrics)  # results only: committed to git
+        write_json(paths["metrics"] / "sample.json", metrics)  # results only: committed to git
         run.log_input(src, "scored")
         run.log_output(out, "completions")
         run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})

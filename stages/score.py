@@ -14,19 +14,19 @@ from synth.stage_support import is_kb, load_config, open_generator, open_kb, run
 @stage_main
 def main(root: Path) -> None:
     """Score every evolved instruction and keep those the params select."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/evolved.parquet", root / "data/synth/scored.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.evolved"], paths["synth.scored"]
     with stage_run("score", raw, root=root) as run:
         start, generators = time.perf_counter(), {}
         records = read_records(src, Instruction)
-        kb = open_kb(root, cfg)
+        kb = open_kb(paths, cfg)
         if not is_kb(cfg, name := cfg.score.backend):
-            generators[name] = open_generator(root, cfg, name, "score", kb)
+            generators[name] = open_generator(paths, cfg, name, "score", kb)
         kept, metrics = score(records, cfg.score, kb, generators.get(name), cfg.seed)
         for generator in generators.values():
             generator.close()
         write_records(out, kept, Instruction)
-        write_json(root / "metrics/score.json", metrics)  # results only: committed to git
+        write_json(paths["metrics"] / "score.json", metrics)  # results only: committed to git
         run.log_input(src, "evolved")
         run.log_output(out, "scored")
         run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})

@@ -69,8 +69,7 @@ class SynthesizeConfig(Strict):
     findings: tuple[int, int] = (3, 6)
     min_phenotypes: int = Field(5, ge=3)
     max_per_subject: int = Field(1, ge=1)  # disease/term questions per subject (new findings each)
-    # LLM backends: generate from text seeds (passages + seed questions).
-    seed_passages: str = "data/clean/passages.parquet"
+    # LLM backends: generate from text seeds (params `paths.clean.passages`).
     seed_sources: list[str] = Field(default_factory=lambda: ["textbooks"])
     max_seeds: int = Field(200, ge=0)
 
@@ -131,7 +130,6 @@ class SynthConfig(Strict):
     """synth: backends, cache and the six data-engine steps."""
 
     seed: int = 42
-    cache_dir: str = "data/synth/cache"
     # how the kb teachers open an MC answer: "The answer is C. ..." (letter),
     # "<option text>. The answer is C. ..." (option_first: the name first, what a small model
     # recalls), or for diagnoses "A patient with <findings> may have <option text>. The answer is C."

@@ -1,4 +1,5 @@
-"""What every synth stage needs: its config, the knowledge base, cached generators, run stats."""
+"""What every synth stage needs: its config and paths, the knowledge base, cached generators, and
+the run stats that go to MLflow."""
 
 from __future__ import annotations
 
@@ -8,35 +9,36 @@ from typing import Any
 
 from data_core.config import load_params, parse_section
 from data_core.knowledge import parse_domain
+from data_core.paths import StagePaths, stage_paths
 from generation import CachedGenerator, Generator, ResponseCache
 
 from synth.config import SynthConfig
 from synth.generators import make_generator
 from synth.knowledge_base import KnowledgeBase, load_kb
 
-DISEASES = "data/interim/hpo_diseases.parquet"
-TERMS = "data/interim/hpo_terms.parquet"
+KB_TABLES = ("interim.hpo_diseases", "interim.hpo_terms")  # params `paths:` names
 
 
-def load_config(root: Path) -> tuple[dict[str, Any], SynthConfig]:
-    """The raw `synth` and `knowledge` params (for MLflow) and the typed `synth` view."""
+def load_config(root: Path) -> tuple[dict[str, Any], SynthConfig, StagePaths]:
+    """The raw `synth` and `knowledge` params (for MLflow), the typed `synth` view, the paths."""
     params = load_params(root / "params.yaml")
     raw = {"synth": params.get("synth"), "knowledge": params.get("knowledge")}
-    return raw, parse_section(params, "synth", SynthConfig)
+    return raw, parse_section(params, "synth", SynthConfig), stage_paths(params, root)
 
 
-def open_kb(root: Path, cfg: SynthConfig) -> KnowledgeBase:
+def open_kb(paths: StagePaths, cfg: SynthConfig) -> KnowledgeBase:
     """The HPO knowledge base with the knowledge domain of params.yaml `knowledge`."""
-    domain = parse_domain(load_params(root / "params.yaml"))
-    return load_kb(root / DISEASES, root / TERMS, domain, cfg.synthesize.min_phenotypes)
+    domain = parse_domain(load_params(paths.root / "params.yaml"))
+    diseases, terms = (paths[name] for name in KB_TABLES)
+    return load_kb(diseases, terms, domain, cfg.synthesize.min_phenotypes)
 
 
 def open_generator(
-    root: Path, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
+    paths: StagePaths, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
 ) -> CachedGenerator:
-    """The named generator behind the stage's crash-safe response cache."""
-    inner = make_generator(name, cfg.backends[name], root, kb, cfg.answer_style)
-    return CachedGenerator(inner, ResponseCache(root / cfg.cache_dir / f"{stage}.sqlite"))
+    """The named generator behind the stage's crash-safe response cache (paths `synth.cache`)."""
+    inner = make_generator(name, cfg.backends[name], paths.root, kb, cfg.answer_style)
+    return CachedGenerator(inner, ResponseCache(paths["synth.cache"] / f"{stage}.sqlite"))
 
 
 def is_kb(cfg: SynthConfig, name: str) -> bool:
