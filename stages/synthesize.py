@@ -1,4 +1,4 @@
-"""DVC stage `synthesize`: HPO (or text seeds) -> data/synth/instructions.parquet + held-out eval."""
+"""DVC stage `synthesize`: HPO (or text seeds) -> synth instructions + the held-out eval set."""
 
 import time
 from pathlib import Path

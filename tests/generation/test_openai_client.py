@@ -64,7 +64,8 @@ class FakeServer:
                 if mode == "nochoice" and attempt == 1:
                     return self._send(
                         200,
-                        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []}',
+                        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", '
+                        b'"choices": []}',
                     )
                 if mode == "wait":
                     time.sleep(0.2)

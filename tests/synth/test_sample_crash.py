@@ -1,4 +1,4 @@
-"""kill -9 the sample stage mid-run; the re-run must finish with nothing lost, duplicated or redone."""
+"""kill -9 the sample stage mid-run; the re-run finishes with nothing lost, duplicated or redone."""
 
 import json
 import os
@@ -20,6 +20,7 @@ from tests.fixtures.mlflow_runs import last_stage_metrics
 from tests.fixtures.toy_hpo import TOY_DOMAIN, write_toy_hpo
 
 REPO = Path(__file__).resolve().parents[2]
+PATHS = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
 PANEL = [{"backend": "kb", "n": 1}, {"backend": "noisy", "n": 2}]
 
 
@@ -41,6 +42,7 @@ def _setup(root: Path, small_config) -> int:
             "sample": {"panel": PANEL, "chunk": 8},
         },
     }
+    params["paths"] = PATHS  # the repository's own names, under the tmp root
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return len(records) * sum(m["n"] for m in PANEL)
 

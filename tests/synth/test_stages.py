@@ -17,6 +17,7 @@ from tests.fixtures.mlflow_runs import last_stage_metrics
 from tests.fixtures.toy_hpo import TOY_DOMAIN, write_toy_hpo
 
 REPO = Path(__file__).resolve().parents[2]
+PATHS = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
 STAGES = ["synthesize", "evolve", "score", "sample", "judge", "build"]
 
 
@@ -66,6 +67,7 @@ def test_pipeline_on_toy_hpo(tmp_path):
             "build": {"test_fraction": 0.2, "hard_margin": 6.0},
         },
     }
+    params["paths"] = PATHS  # the repository's own names, under the tmp root
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {
         **os.environ,

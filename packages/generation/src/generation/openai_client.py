@@ -32,7 +32,7 @@ U = TypeVar("U")
 
 
 def api_key(env: str | None, required: bool) -> str:
-    """The key from the environment only; local servers usually ignore it but need a non-empty one."""
+    """The key, from the environment only; local servers ignore it but want a non-empty one."""
     key = os.environ.get(env) if env else None
     if not key and required:
         raise GenerationError(f"openai client: set the {env} environment variable")
@@ -81,7 +81,7 @@ class OpenAIGenerator(Generator):
         return asyncio.run(self._run_all(self._chat, list(requests)))
 
     def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
-        """Needs a server that echoes prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
+        """Needs a server echoing prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
         flat = [(ctx, cont) for ctx, conts in requests for cont in conts]
         scores = iter(asyncio.run(self._run_all(self._echo, flat)))
         return [[next(scores) for _ in conts] for _, conts in requests]
@@ -184,7 +184,8 @@ class OpenAIGenerator(Generator):
             # what a server without echo answers
             raise GenerationError(
                 f"model {self.model!r}: the server does not return prompt logprobs "
-                f"(completions echo=True, logprobs); use a generation scorer (HTTP {exc.status_code})"
+                "(completions echo=True, logprobs); use a generation scorer "
+                f"(HTTP {exc.status_code})"
             ) from None
         lp = response.choices[0].logprobs if response.choices else None
         if lp is None or not lp.text_offset:

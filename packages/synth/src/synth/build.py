@@ -155,7 +155,8 @@ def _lengths(texts: list[str]) -> str:
     if not texts:
         return "-"
     words = [len(t.split()) for t in texts]
-    return f"mean {statistics.mean(words):.0f}, median {statistics.median(words):.0f}, max {max(words)}"
+    mean, median = statistics.mean(words), statistics.median(words)
+    return f"mean {mean:.0f}, median {median:.0f}, max {max(words)}"
 
 
 def _table(title: str, counts: Counter[Any]) -> str:

@@ -132,8 +132,8 @@ class SynthConfig(Strict):
     seed: int = 42
     # how the kb teachers open an MC answer: "The answer is C. ..." (letter),
     # "<option text>. The answer is C. ..." (option_first: the name first, what a small model
-    # recalls), or for diagnoses "A patient with <findings> may have <option text>. The answer is C."
-    # (findings_first: the findings, then the disease, in the words the base read its facts in)
+    # recalls), or for diagnoses "A patient with <findings> may have <option text>. The answer is
+    # C." (findings_first: the findings, then the disease, in the words the base read its facts in)
     answer_style: Literal["letter", "option_first", "findings_first"] = "letter"
     heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
     backends: dict[str, BackendConfig] = Field(

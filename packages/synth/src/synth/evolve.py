@@ -16,7 +16,8 @@ from synth.questions import LETTERS, definition_mc_item, pick_findings, vignette
 from synth.synthesize import parse_generated, to_instruction
 
 CONSTRAINTS = {
-    "mc": "Justify the choice by naming the finding that best separates the two most likely options.",
+    "mc": "Justify the choice by naming the finding that best separates "
+    "the two most likely options.",
     "open": "Answer in at most two sentences and place the term in its broader category.",
 }
 APPLIES = {
@@ -86,7 +87,8 @@ def evolve_kb(
     return item
 
 
-EVOLVE_PROMPT = """Rewrite the exam question below into a harder version ({op}), as in Evol-Instruct:
+EVOLVE_PROMPT = """\
+Rewrite the exam question below into a harder version ({op}), as in Evol-Instruct:
 keep it medically correct and answerable, keep one best answer. Return only JSON:
 {{"question": "...", "options": {{"A": "...", ...}}, "answer": "<letter>", "explanation": "..."}}
 

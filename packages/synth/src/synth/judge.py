@@ -90,7 +90,8 @@ def kb_score(
     )
 
 
-JUDGE_PROMPT = """You are grading answers to a medical question. Judge each response for correctness,
+JUDGE_PROMPT = """\
+You are grading answers to a medical question. Judge each response for correctness,
 helpfulness and reasoning, on a 1-10 scale. Reply with one line per response, exactly:
 Response <number>: <score>/10
 then one line "Rationale: ..."
@@ -250,7 +251,7 @@ def judge(
 
 
 def gold_agreement(judgements: list[Judgement]) -> float | None:
-    """Share of (verified, unverified) answer pairs to one prompt that the scores order correctly."""
+    """Share of (verified, unverified) answer pairs to a prompt that the scores order correctly."""
     groups: dict[str, list[Judgement]] = defaultdict(list)
     for j in judgements:
         groups[j.prompt_id].append(j)

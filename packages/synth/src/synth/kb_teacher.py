@@ -89,7 +89,8 @@ def definition_answer(kb: KnowledgeBase, term_id: str, detailed: bool) -> str:
     term = kb.terms[term_id]
     text = f"'{term.name}' means: {term.definition}"
     if detailed and term.parents and term.parents[0] in kb.terms:
-        text += f" In the Human Phenotype Ontology it is a subclass of '{kb.terms[term.parents[0]].name}'."
+        parent = kb.terms[term.parents[0]].name
+        text += f" In the Human Phenotype Ontology it is a subclass of '{parent}'."
     return text
 
 
@@ -140,8 +141,9 @@ def teacher_answer(
 
 
 # The teacher's revision: part of its model name, so of every cache key and sampling seed. Bump it
-# when a change to this module or `synth.knowledge_base` changes what the teacher answers (the snapshot test in
-# tests/synth/test_kb_teacher.py fails then); a change of layout, names or place changes nothing.
+# when a change to this module or `synth.knowledge_base` changes what the teacher answers (the
+# snapshot test in tests/synth/test_kb_teacher.py fails then); a change of layout, names or place
+# changes nothing.
 KB_TEACHER_REVISION = "2"
 
 

@@ -35,7 +35,7 @@ class Disease:
 
     @cached_property
     def phenotype_ids(self) -> frozenset[str]:
-        """HPO ids of the annotated phenotypes (computed once: the hot path of distractor search)."""
+        """HPO ids of the annotated phenotypes (computed once: distractor search's hot path)."""
         return frozenset(p.hpo_id for p in self.phenotypes)
 
 

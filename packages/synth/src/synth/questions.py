@@ -67,7 +67,7 @@ def diagnosis_item(
     scope: str = "train",
     pool: int = 12,
 ) -> dict[str, Any] | None:
-    """A diagnosis vignette: findings of one disease, distractors (of `scope`) sharing phenotypes."""
+    """A diagnosis vignette: one disease's findings, distractors (of `scope`) sharing phenotypes."""
     disease = kb.diseases[disease_id]
     findings = pick_findings(disease, n_findings, rng)
     others = kb.distractor_diseases(disease_id, findings, n_options - 1, rng, scope, pool)

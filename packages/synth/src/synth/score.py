@@ -46,7 +46,8 @@ def kb_difficulty(kb: KnowledgeBase, record: Instruction) -> tuple[float, str]:
             if o != answer
         ]
         value = 1 + 9 * (0.5 * max(sims) + 0.5 * sum(sims) / len(sims)) + extra
-        why = f"distractor/answer ancestor overlap max {max(sims):.2f}, mean {sum(sims) / len(sims):.2f}"
+        mean = sum(sims) / len(sims)
+        why = f"distractor/answer ancestor overlap max {max(sims):.2f}, mean {mean:.2f}"
     elif kind == "definition":
         depth = len(kb.ancestors(meta["subject"]))
         value = 1 + 9 * min(1.0, depth / 15)
@@ -87,7 +88,8 @@ def kb_quality(kb: KnowledgeBase, record: Instruction) -> tuple[float, str]:
 
 
 RUBRIC = """Rate this medical exam question for a question bank.
-Difficulty (1-10): how much expert reasoning it needs. Quality (1-10): clear, correct, one best answer.
+Difficulty (1-10): how much expert reasoning it needs. \
+Quality (1-10): clear, correct, one best answer.
 Reply as:
 Difficulty: <n>/10
 Quality: <n>/10

@@ -38,13 +38,13 @@ class OpenAIBackend:
         )
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
-        """Raw text: /completions scores it as is, /chat/completions applies the server's template."""
+        """Raw text: /completions scores it as is, chat completions use the server's template."""
         return user_text, False
 
     def loglikelihood(
         self, requests: list[tuple[str, list[str]]]
     ) -> list[list[tuple[float, bool]]]:
-        """Needs a server that echoes prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
+        """Needs a server echoing prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
         return self.client.loglikelihood(requests)
 
     def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]:
