@@ -8,31 +8,29 @@ from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Instruction
 from data_core.tracking import stage_run
 from synth.evolve import evolve
-from synth.runtime import backend_metrics, is_kb, load_config, open_backend, open_kb
+from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
 
 
 @stage_main
 def main(root: Path) -> None:
     """Evolve a share of the instructions in depth and breadth, keeping the parent link."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/instructions.parquet", root / "data/synth/evolved.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.instructions"], paths["synth.evolved"]
     with stage_run("evolve", raw, root=root) as run:
-        start = time.perf_counter()
+        start, generators = time.perf_counter(), {}
         records = read_records(src, Instruction)
-        kb = open_kb(root, cfg)
-        backend = None
-        if not is_kb(cfg, cfg.evolve.backend):
-            backend = open_backend(root, cfg, cfg.evolve.backend, "evolve", kb)
-        result, metrics = evolve(records, cfg, kb, backend)
-        if backend is not None:
-            metrics.update(backend_metrics({cfg.evolve.backend: backend}))
-            backend.close()
+        kb = open_kb(paths, cfg)
+        if not is_kb(cfg, name := cfg.evolve.backend):
+            generators[name] = open_generator(paths, cfg, name, "evolve", kb)
+        result, metrics = evolve(records, cfg, kb, generators.get(name))
+        for generator in generators.values():
+            generator.close()
         write_records(out, result, Instruction)
-        metrics.update(total=len(result), seconds=round(time.perf_counter() - start, 2))
-        write_json(root / "metrics/evolve.json", metrics)
+        metrics["total"] = len(result)
+        write_json(paths["metrics"] / "evolve.json", metrics)  # results only: committed to git
         run.log_input(src, "instructions")
         run.log_output(out, "evolved")
-        run.log_metrics(metrics)
+        run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})
 
 
 if __name__ == "__main__":

@@ -1,40 +1,37 @@
-"""DVC stage `sample`: scored instructions -> completions from the panel (data/synth/completions.parquet)."""
+"""DVC stage `sample`: scored instructions -> panel completions (data/synth/completions.parquet)."""
 
+import time
 from pathlib import Path
 
 from data_core.cli import stage_main
 from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Completion, Instruction
 from data_core.tracking import stage_run
-from synth.runtime import backend_metrics, load_config, open_backend, open_kb
 from synth.sample import sample
+from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
 
 
 @stage_main
 def main(root: Path) -> None:
     """Ask every enabled panel member for n completions per instruction (resumable)."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/scored.parquet", root / "data/synth/completions.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.scored"], paths["synth.completions"]
     with stage_run("sample", raw, root=root) as run:
+        start = time.perf_counter()
         records = read_records(src, Instruction)
-        members = [m for m in cfg.sample.panel if m.enabled]
-        kb = (
-            open_kb(root, cfg)
-            if any(cfg.backends[m.backend].kind == "kb" for m in members)
-            else None
-        )
-        backends = {m.backend: open_backend(root, cfg, m.backend, "sample", kb) for m in members}
+        names = [m.backend for m in cfg.sample.panel if m.enabled]
+        kb = open_kb(paths, cfg) if any(is_kb(cfg, n) for n in names) else None
+        generators = {n: open_generator(paths, cfg, n, "sample", kb) for n in names}
         try:
-            completions, metrics = sample(records, cfg.sample, backends, cfg.seed)
+            completions, metrics = sample(records, cfg.sample, generators, cfg.seed)
         finally:
-            for backend in backends.values():
-                backend.close()
-        metrics.update(backend_metrics(backends))
+            for generator in generators.values():
+                generator.close()
         write_records(out, completions, Completion)
-        write_json(root / "metrics/sample.json", metrics)
+        write_json(paths["metrics"] / "sample.json", metrics)  # results only: committed to git
         run.log_input(src, "scored")
         run.log_output(out, "completions")
-        run.log_metrics(metrics)
+        run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})
 
 
 if __name__ == "__main__":

@@ -7,32 +7,29 @@ from data_core.cli import stage_main
 from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Instruction
 from data_core.tracking import stage_run
-from synth.runtime import backend_metrics, is_kb, load_config, open_backend, open_kb
 from synth.score import score
+from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
 
 
 @stage_main
 def main(root: Path) -> None:
     """Score every evolved instruction and keep those the params select."""
-    raw, cfg = load_config(root)
-    src, out = root / "data/synth/evolved.parquet", root / "data/synth/scored.parquet"
+    raw, cfg, paths = load_config(root)
+    src, out = paths["synth.evolved"], paths["synth.scored"]
     with stage_run("score", raw, root=root) as run:
-        start = time.perf_counter()
+        start, generators = time.perf_counter(), {}
         records = read_records(src, Instruction)
-        kb = open_kb(root, cfg)
-        backend = None
-        if not is_kb(cfg, cfg.score.backend):
-            backend = open_backend(root, cfg, cfg.score.backend, "score", kb)
-        kept, metrics = score(records, cfg.score, kb, backend, cfg.seed)
-        if backend is not None:
-            metrics.update(backend_metrics({cfg.score.backend: backend}))
-            backend.close()
+        kb = open_kb(paths, cfg)
+        if not is_kb(cfg, name := cfg.score.backend):
+            generators[name] = open_generator(paths, cfg, name, "score", kb)
+        kept, metrics = score(records, cfg.score, kb, generators.get(name), cfg.seed)
+        for generator in generators.values():
+            generator.close()
         write_records(out, kept, Instruction)
-        metrics["seconds"] = round(time.perf_counter() - start, 2)
-        write_json(root / "metrics/score.json", metrics)
+        write_json(paths["metrics"] / "score.json", metrics)  # results only: committed to git
         run.log_input(src, "evolved")
         run.log_output(out, "scored")
-        run.log_metrics(metrics)
+        run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
 import pytest
 from data_core.io import write_records
 from data_core.schemas import EvalItem
-from evals.tiny import make_items, make_tiny_model
+
+from tests.fixtures.tiny_models import make_items, make_tiny_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     texts = [it.question + " " + " ".join(it.options.values()) for it in make_items("x", 200)]
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=600,
-                           hidden_size=64, layers=2, heads=4, kv_heads=2)  # fmt: skip
+    return make_tiny_model(
+        tmp_path_factory.mktemp("tiny") / "model",
+        texts,
+        vocab_size=600,
+        hidden_size=64,
+        layers=2,
+        heads=4,
+        kv_heads=2,
+    )
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
-"""The OpenAI-compatible backend against a fake server (httpx MockTransport): log-likelihood from
-completions echo + logprobs, generation through chat completions, clear errors, key from env only."""
+"""The evals OpenAI-compatible backend (the generation layer's client) against a fake server
+(httpx MockTransport): log-likelihood from completions echo + logprobs, n samples through chat
+completions, clear errors, key from env only."""
 
 import json
 
 import httpx
 import pytest
-from data_core.errors import ConfigError, SourceError
 from evals.backends import GenerationConfig
 from evals.backends.openai_api import OpenAIBackend
+from generation import GenerationError
 
 
 def _server(seen, echo=True):
@@ -21,44 +22,70 @@ def _server(seen, echo=True):
             cut = prompt.rindex(" ")
             tokens, offsets = [prompt[:cut], prompt[cut:]], [0, cut]
             last = -0.5 if prompt.endswith("B") else -2.0
-            lp = {"tokens": tokens, "text_offset": offsets, "token_logprobs": [None, last],
-                  "top_logprobs": [None, {" B": -0.5}]}  # fmt: skip
-            return httpx.Response(200, json={"id": "c", "object": "text_completion", "created": 0,
-                "model": "m", "choices": [{"index": 0, "text": prompt, "finish_reason": "length",
-                "logprobs": lp}]})  # fmt: skip
-        choices = [{"index": i, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": f"The answer is {'AB'[i % 2]}"}}
-                   for i in range(body.get("n", 1))]  # fmt: skip
-        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 0,
-                                         "model": "m", "choices": choices})  # fmt: skip
+            lp = {
+                "tokens": tokens,
+                "text_offset": offsets,
+                "token_logprobs": [None, last],
+                "top_logprobs": [None, {" B": -0.5}],
+            }
+            return httpx.Response(
+                200,
+                json={
+                    "id": "c",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": lp}
+                    ],
+                },
+            )
+        # one sample per request; the seed tells samples apart
+        text = f"The answer is {'AB'[body['seed'] % 2]}"
+        choices = [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": choices,
+            },
+        )
 
-    return httpx.Client(transport=httpx.MockTransport(handle))
+    return httpx.MockTransport(handle)
 
 
 def test_loglik_and_generation_through_a_compatible_server(monkeypatch):
     monkeypatch.setenv("EVAL_TEST_KEY", "sk-secret")
     seen = []
-    backend = OpenAIBackend("srv", "m", base_url="http://fake/v1", api_key_env="EVAL_TEST_KEY",
-                            http_client=_server(seen))  # fmt: skip
+    backend = OpenAIBackend(
+        "srv", "m", base_url="http://fake/v1", api_key_env="EVAL_TEST_KEY", transport=_server(seen)
+    )
     scores = backend.loglikelihood([("Q: x\nAnswer:", [" A", " B"])])
     assert scores == [[(-2.0, False), (-0.5, True)]]
     assert seen[0][1]["echo"] is True and seen[0][1]["max_tokens"] == 0
     assert seen[0][2] == "Bearer sk-secret"
     outs = backend.generate(["Q"], GenerationConfig(max_new_tokens=8, temperature=0.7, n=3))
     assert outs == [["The answer is A", "The answer is B", "The answer is A"]]
-    assert seen[-1][1]["n"] == 3 and seen[-1][1]["temperature"] == 0.7
+    chat = [body for path, body, _ in seen if path.endswith("/chat/completions")]
+    assert [b["seed"] for b in chat] == [0, 1, 2] and {b["temperature"] for b in chat} == {0.7}
 
 
 def test_server_without_prompt_logprobs_is_a_clear_error():
-    backend = OpenAIBackend("srv", "m", base_url="http://fake/v1", api_key_env=None,
-                            http_client=_server([], echo=False))  # fmt: skip
-    with pytest.raises(SourceError, match="does not return prompt logprobs"):
+    backend = OpenAIBackend(
+        "srv", "m", base_url="http://fake/v1", api_key_env=None, transport=_server([], echo=False)
+    )
+    with pytest.raises(GenerationError, match="does not return prompt logprobs"):
         backend.loglikelihood([("Q:", [" A"])])
 
 
 def test_missing_key_variable_names_the_variable(monkeypatch):
     monkeypatch.delenv("EVAL_ABSENT_KEY", raising=False)
-    with pytest.raises(ConfigError, match="EVAL_ABSENT_KEY is not set"):
+    with pytest.raises(GenerationError, match="set the EVAL_ABSENT_KEY environment variable"):
         OpenAIBackend("srv", "m", base_url="http://fake/v1", api_key_env="EVAL_ABSENT_KEY")
 
 
@@ -67,9 +94,9 @@ def test_vllm_backend_says_what_to_install():
     try:
         import vllm  # noqa: F401
     except ImportError:
-        from evals.backends.vllm import VLLMBackend
+        from evals.backends.vllm import VllmBackend
 
-        with pytest.raises(ConfigError, match="install the gpu extra"):
-            VLLMBackend("big", "/nonexistent")
+        with pytest.raises(GenerationError, match="install the gpu extra"):
+            VllmBackend("big", "/nonexistent")
     else:
         pytest.skip("vllm is installed here; the missing-extra message cannot be exercised")

@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 from synth.config import SynthConfig
-from synth.kb import KnowledgeBase, load_kb
-from synth.testing import TOY_DOMAIN, make_tiny_llama, write_toy_hpo
+from synth.knowledge_base import KnowledgeBase, load_kb
+
+from tests.fixtures.tiny_models import make_tiny_llama
+from tests.fixtures.toy_hpo import TOY_DOMAIN, write_toy_hpo
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +36,7 @@ def _small_config(**overrides: object) -> SynthConfig:
         "synthesize": {
             "counts": {"definition": 20, "diagnosis": 30, "phenotype": 20, "hierarchy": 20},
             "min_phenotypes": 3,
-        },  # fmt: skip
+        },
         "sample": {"panel": [{"backend": "kb"}]},
     }
     raw.update(overrides)

@@ -9,15 +9,25 @@ CFG = BuildConfig(min_margin=1.0, hard_margin=4.0, length_ratio=1.5, max_pairs_p
 
 def _rec(rid: str, parent: str | None = None) -> Instruction:
     meta = {"kind": "diagnosis"} | ({"parent": parent} if parent else {})
-    return Instruction(id=rid, source="synth-kb", type="mc", options={"A": "x", "B": "y"}, answer="A",
-                       messages=[Message(role="user", content=f"Q {rid}? A. x B. y"),
-                                 Message(role="assistant", content="The answer is A. ref")],
-                       meta=meta)  # fmt: skip
+    return Instruction(
+        id=rid,
+        source="synth-kb",
+        type="mc",
+        options={"A": "x", "B": "y"},
+        answer="A",
+        messages=[
+            Message(role="user", content=f"Q {rid}? A. x B. y"),
+            Message(role="assistant", content="The answer is A. ref"),
+        ],
+        meta=meta,
+    )
 
 
 def _pair(model: str, score: float, verified: bool | None, text: str, pid: str = "k:1"):
-    return (Judgement(prompt_id=pid, model=model, sample=0, score=score, judge="kb", verified=verified),
-            Completion(prompt_id=pid, model=model, sample=0, text=text))  # fmt: skip
+    return (
+        Judgement(prompt_id=pid, model=model, sample=0, score=score, judge="kb", verified=verified),
+        Completion(prompt_id=pid, model=model, sample=0, text=text),
+    )
 
 
 def test_category_rules():
@@ -31,10 +41,12 @@ def test_category_rules():
 
 
 def test_pairs_choose_best_and_reject_weakest_then_closest():
-    judged = [_pair("kb", 9.0, True, "The answer is A. good"),
-              _pair("n1", 8.5, True, "The answer is A. ok"),  # within min_margin: never rejected
-              _pair("n2", 6.0, False, "The answer is B. near miss"),
-              _pair("n3", 1.0, False, "The answer is B.")]  # fmt: skip
+    judged = [
+        _pair("kb", 9.0, True, "The answer is A. good"),
+        _pair("n1", 8.5, True, "The answer is A. ok"),  # within min_margin: never rejected
+        _pair("n2", 6.0, False, "The answer is B. near miss"),
+        _pair("n3", 1.0, False, "The answer is B."),
+    ]
     pairs = make_pairs(_rec("k:1"), judged, CFG)
     assert [(p.chosen_model, p.rejected_model) for p in pairs] == [("kb", "n3"), ("kb", "n2")]
     assert [p.margin for p in pairs] == [8.0, 3.0]
@@ -66,11 +78,18 @@ def test_build_sets_sft_selection_manual_mix_and_parent_splits():
             j, c = _pair(model, score, ok, f"The answer is {'A' if ok else 'B'}. {model}", r.id)
             judgements.append(j)
             completions.append(c)
-    manual = [Instruction(id="m:1", source="manual", type="open", split="test",
-                          messages=[Message(role="user", content="q"),
-                                    Message(role="assistant", content="a")])]  # fmt: skip
-    sft, prefs, metrics = build_sets(records, completions, judgements, manual,
-                                     BuildConfig(test_fraction=0.3))  # fmt: skip
+    manual = [
+        Instruction(
+            id="m:1",
+            source="manual",
+            type="open",
+            split="test",
+            messages=[Message(role="user", content="q"), Message(role="assistant", content="a")],
+        )
+    ]
+    sft, prefs, metrics = build_sets(
+        records, completions, judgements, manual, BuildConfig(test_fraction=0.3)
+    )
     assert metrics["sft"] == 81 and metrics["sft_manual"] == 1
     assert all(r.messages[-1].content.endswith("kb") for r in sft if r.source == "synth-kb")
     split = {r.id: r.split for r in sft}

@@ -4,24 +4,41 @@ import re
 
 import pytest
 from data_core.schemas import Completion, Instruction, Message
-from synth.backends import Backend, Generation
+from generation import Generation, Generator
 from synth.judge import agreement, judge, parse_listwise, swapped_scores, verify
 from synth.parse import extract_letter, parse_labeled, parse_score
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("8/10", 8.0), ("Score: 7", 7.0), ("**9**", 9.0), ("rating: 6.5", 6.5), ("[[8]]", 8.0),
-    ("I would rate it 7 out of 10.", 7.0), ("Overall score is 5", 5.0), ("Rating: [[6]]", 6.0),
-    ("The response is good.\n8\n", 8.0), ("Score: **4**/10", 4.0), ("7.5 / 10 - solid", 7.5),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8/10", 8.0),
+        ("Score: 7", 7.0),
+        ("**9**", 9.0),
+        ("rating: 6.5", 6.5),
+        ("[[8]]", 8.0),
+        ("I would rate it 7 out of 10.", 7.0),
+        ("Overall score is 5", 5.0),
+        ("Rating: [[6]]", 6.0),
+        ("The response is good.\n8\n", 8.0),
+        ("Score: **4**/10", 4.0),
+        ("7.5 / 10 - solid", 7.5),
+    ],
+)
 def test_parse_score_shapes(text, expected):
     assert parse_score(text) == (expected, "")
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", "empty output"), ("   ", "empty output"), ("The answer is thorough and kind.", "no score found"),
-    ("Score: 42", "score 42 outside [1, 10]"), ("lorem ipsum {]{", "no score found"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty output"),
+        ("   ", "empty output"),
+        ("The answer is thorough and kind.", "no score found"),
+        ("Score: 42", "score 42 outside [1, 10]"),
+        ("lorem ipsum {]{", "no score found"),
+    ],
+)
 def test_parse_score_garbage_is_unparsed_with_reason(text, reason):
     assert parse_score(text) == (None, reason)
 
@@ -33,34 +50,55 @@ def test_parse_labeled():
     assert parse_labeled("nothing here", "quality") == (None, "no quality found")
 
 
-@pytest.mark.parametrize(("text", "letter"), [
-    ("The answer is C. Because...", "C"), ("Answer: (B)", "B"), ("D. Marfan syndrome", "D"),
-    ("I pick option A here", "A"), ("So, the answer is **E**", "E"), ("no idea", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("The answer is C. Because...", "C"),
+        ("Answer: (B)", "B"),
+        ("D. Marfan syndrome", "D"),
+        ("I pick option A here", "A"),
+        ("So, the answer is **E**", "E"),
+        ("no idea", None),
+    ],
+)
 def test_extract_letter(text, letter):
     assert extract_letter(text) == letter
 
 
 def _mc() -> Instruction:
-    return Instruction(id="t:1", source="t", type="mc",
-                       messages=[Message(role="user", content="Which is it? A. x B. y C. z")],
-                       options={"A": "x", "B": "y", "C": "z"}, answer="B")  # fmt: skip
+    return Instruction(
+        id="t:1",
+        source="t",
+        type="mc",
+        messages=[Message(role="user", content="Which is it? A. x B. y C. z")],
+        options={"A": "x", "B": "y", "C": "z"},
+        answer="B",
+    )
 
 
 def test_verify_mc_open_and_yesno():
     assert verify(_mc(), "The answer is B. y", 0.8) is True
     assert verify(_mc(), "The answer is A.", 0.8) is False
-    open_q = Instruction(id="t:2", source="t", type="open",
-                         messages=[Message(role="user", content="Define q")],
-                         meta={"gold": "A small round bone"})  # fmt: skip
+    open_q = Instruction(
+        id="t:2",
+        source="t",
+        type="open",
+        messages=[Message(role="user", content="Define q")],
+        meta={"gold": "A small round bone"},
+    )
     assert verify(open_q, "It means: a small round bone of the wrist.", 0.8) is True
     assert verify(open_q, "A large flat muscle.", 0.8) is False
-    yn = Instruction(id="t:3", source="t", type="yesno", answer="no",
-                     messages=[Message(role="user", content="Is it?")])  # fmt: skip
+    yn = Instruction(
+        id="t:3",
+        source="t",
+        type="yesno",
+        answer="no",
+        messages=[Message(role="user", content="Is it?")],
+    )
     assert verify(yn, "No, it is not.", 0.8) is True
 
 
-class BiasedJudge(Backend):
+class BiasedJudge(Generator):
     """Scores each response by its quality digit, plus a bonus for whichever is shown first."""
 
     kind = "fake"
@@ -78,8 +116,10 @@ class BiasedJudge(Backend):
                 out.append(Generation("I cannot decide, both are lovely."))
                 continue
             qualities = [int(q) for q in re.findall(r"quality (\d)", prompt)]
-            lines = [f"Response {i + 1}: {min(10, q + (self.first_bonus if i == 0 else 0)):g}/10"
-                     for i, q in enumerate(qualities)]  # fmt: skip
+            lines = [
+                f"Response {i + 1}: {min(10, q + (self.first_bonus if i == 0 else 0)):g}/10"
+                for i, q in enumerate(qualities)
+            ]
             out.append(Generation("\n".join(lines) + "\nRationale: test"))
         return out
 
@@ -112,8 +152,10 @@ def test_parse_listwise_partial_and_garbage():
 
 
 def test_llm_judge_counts_unparsed_with_reasons():
-    completions = [Completion(prompt_id="t:1", model=m, sample=0, text="The answer is B. quality 5")
-                   for m in ("a", "b")]  # fmt: skip
+    completions = [
+        Completion(prompt_id="t:1", model=m, sample=0, text="The answer is B. quality 5")
+        for m in ("a", "b")
+    ]
     good, metrics = judge([_mc()], completions, "fake", None, BiasedJudge(2), 0.8, 0)
     assert len(good) == 2 and metrics["position_agreement"] is not None
     assert all(j.verified for j in good)

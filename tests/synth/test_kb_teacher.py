@@ -3,15 +3,16 @@
 import hashlib
 import json
 import random
+from pathlib import Path
 
-from synth.backends import Request
-from synth.backends.kb import KB_TEACHER_REVISION, KbBackend, option_scores, teacher_answer
+from generation import Request
 from synth.evolve import evolve
 from synth.judge import verify
+from synth.kb_teacher import KB_TEACHER_REVISION, KbTeacher, option_scores, teacher_answer
+from synth.questions import diagnosis_item
 from synth.sample import prompt_messages
 from synth.score import score
 from synth.synthesize import synthesize_kb
-from synth.teacher import diagnosis_item
 
 SNAPSHOT = "55120cbad06c2a48"  # teacher answers on the toy knowledge base, revision 2
 
@@ -25,10 +26,10 @@ def _requests(records, sample=0):
 def test_teacher_is_deterministic_given_seed_and_sample(toy_kb, small_config):
     cfg = small_config()
     records, _, _ = synthesize_kb(toy_kb, cfg)
-    a = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records))
-    b = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records))
+    a = KbTeacher(toy_kb, error_rate=0.3).generate(_requests(records))
+    b = KbTeacher(toy_kb, error_rate=0.3).generate(_requests(records))
     assert [g.text for g in a] == [g.text for g in b]
-    other = KbBackend(toy_kb, error_rate=0.3).generate(_requests(records, sample=1))
+    other = KbTeacher(toy_kb, error_rate=0.3).generate(_requests(records, sample=1))
     assert [g.text for g in a] != [g.text for g in other]  # another sample draws differently
 
 
@@ -45,7 +46,7 @@ def test_error_rate_controls_wrong_answers(toy_kb, small_config):
     records, _, _ = synthesize_kb(toy_kb, small_config())
     mc = [r for r in records if r.type == "mc"]
     for rate, low, high in ((0.0, 1.0, 1.0), (0.45, 0.35, 0.75)):
-        gens = KbBackend(toy_kb, error_rate=rate).generate(_requests(mc))
+        gens = KbTeacher(toy_kb, error_rate=rate).generate(_requests(mc))
         correct = sum(verify(r, g.text, 0.8) for r, g in zip(mc, gens, strict=True)) / len(mc)
         assert low <= correct <= high, (rate, correct)
 
@@ -53,8 +54,8 @@ def test_error_rate_controls_wrong_answers(toy_kb, small_config):
 def test_option_first_answers_open_with_the_option_they_choose(toy_kb, small_config):
     records, _, _ = synthesize_kb(toy_kb, small_config())
     mc = [r for r in records if r.type == "mc"]
-    letter = KbBackend(toy_kb, error_rate=0.3).generate(_requests(mc))
-    first = KbBackend(toy_kb, error_rate=0.3, answer_style="option_first").generate(_requests(mc))
+    letter = KbTeacher(toy_kb, error_rate=0.3).generate(_requests(mc))
+    first = KbTeacher(toy_kb, error_rate=0.3, answer_style="option_first").generate(_requests(mc))
     assert all(g.text.startswith("The answer is ") for g in letter)
     right = 0
     for record, g in zip(mc, first, strict=True):
@@ -125,7 +126,7 @@ def test_heldout_definitions_never_appear_in_training_text(toy_kb, small_config)
     cfg = small_config()
     records, _, _ = synthesize_kb(toy_kb, cfg)
     evolved, _ = evolve(records, cfg, toy_kb)
-    noisy = KbBackend(toy_kb, error_rate=1.0, detail_rate=1.0).generate(_requests(evolved))
+    noisy = KbTeacher(toy_kb, error_rate=1.0, detail_rate=1.0).generate(_requests(evolved))
     texts = [m.content for r in evolved for m in r.messages] + [g.text for g in noisy]
     corpus = "\n".join(texts)
     heldout = [
@@ -138,19 +139,19 @@ def test_heldout_definitions_never_appear_in_training_text(toy_kb, small_config)
 SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
-from synth.backends import Request
-from synth.backends.kb import KbBackend
+from generation import Request
+from synth.kb_teacher import KbTeacher
 from synth.config import SynthConfig
 from synth.evolve import evolve
-from synth.kb import load_kb
+from synth.knowledge_base import load_kb
 from synth.sample import prompt_messages
 from synth.synthesize import synthesize_kb
-from synth.testing import TOY_DOMAIN
+from tests.fixtures.toy_hpo import TOY_DOMAIN
 kb = load_kb(Path(sys.argv[1]), Path(sys.argv[2]), TOY_DOMAIN, 3)
 cfg = SynthConfig.model_validate(json.loads(sys.argv[3]))
 records, evals, _ = synthesize_kb(kb, cfg)
 evolved, _ = evolve(records, cfg, kb)
-gens = KbBackend(kb, 0.45).generate([Request(prompt_messages(r), seed=1, context=dict(r.meta))
+gens = KbTeacher(kb, 0.45).generate([Request(prompt_messages(r), seed=1, context=dict(r.meta))
                                      for r in evolved])
 blob = json.dumps([r.model_dump() for r in [*evolved, *evals]] + [g.text for g in gens])
 print(hashlib.md5(blob.encode()).hexdigest())
@@ -166,8 +167,14 @@ def test_bit_for_bit_across_processes_and_hash_seeds(toy_hpo, small_config):
     digests = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "TQDM_DISABLE": "1"}
-        done = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, toy_hpo), json.dumps(raw)],
-                              env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, *map(str, toy_hpo), json.dumps(raw)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         digests.add(done.stdout.strip())
     assert len(digests) == 1
 

@@ -3,17 +3,20 @@
 import json
 
 from data_core.schemas import Passage
-from synth.backends import Backend, Generation
+from generation import Generation, Generator
 from synth.evolve import evolve
 from synth.score import score
 from synth.synthesize import parse_generated, synthesize_kb, synthesize_llm
 
-QUESTION = {"question": "Which vitamin deficiency causes scurvy?",
-            "options": {"A": "Vitamin C", "B": "Vitamin D", "C": "Vitamin K", "D": "Niacin"},
-            "answer": "A", "explanation": "Ascorbate is needed for collagen synthesis."}  # fmt: skip
+QUESTION = {
+    "question": "Which vitamin deficiency causes scurvy?",
+    "options": {"A": "Vitamin C", "B": "Vitamin D", "C": "Vitamin K", "D": "Niacin"},
+    "answer": "A",
+    "explanation": "Ascorbate is needed for collagen synthesis.",
+}
 
 
-class Scripted(Backend):
+class Scripted(Generator):
     """Replies from a list in turn, cycling."""
 
     kind = "scripted"
@@ -29,8 +32,11 @@ class Scripted(Backend):
 
 def test_parse_generated_accepts_fenced_json_and_rejects_bad_items():
     assert parse_generated("```json\n" + json.dumps(QUESTION) + "\n```")["answer"] == "A"
-    for bad in ("no json here", '{"question": "q", "options": {"A": "x"}, "answer": "A"}',
-                json.dumps({**QUESTION, "answer": "F"})):  # fmt: skip
+    for bad in (
+        "no json here",
+        '{"question": "q", "options": {"A": "x"}, "answer": "A"}',
+        json.dumps({**QUESTION, "answer": "F"}),
+    ):
         try:
             parse_generated(bad)
         except ValueError:
@@ -39,8 +45,15 @@ def test_parse_generated_accepts_fenced_json_and_rejects_bad_items():
 
 
 def test_llm_synthesis_from_text_seeds(small_config):
-    seeds = [Passage(id=f"textbooks:{i}", source="textbooks", title="Nutrition",
-                     text="Scurvy results from vitamin C deficiency.") for i in range(3)]  # fmt: skip
+    seeds = [
+        Passage(
+            id=f"textbooks:{i}",
+            source="textbooks",
+            title="Nutrition",
+            text="Scurvy results from vitamin C deficiency.",
+        )
+        for i in range(3)
+    ]
     backend = Scripted([json.dumps(QUESTION), "Sorry, I cannot help.", json.dumps(QUESTION)])
     records, counts = synthesize_llm(backend, seeds, small_config())
     assert counts == {"instructions": 2, "seeds": 3, "rejected": {"ValueError": 1}}
@@ -57,8 +70,13 @@ def test_llm_evolution_keeps_the_parent_and_llm_scores_filter(toy_kb, small_conf
     children = [r for r in evolved if r.meta.get("parent")]
     assert len(children) == 3 and sum(counts["skipped"].values()) == 3
     assert all(c.id == f"{c.meta['parent']}~{c.meta['evolution']}" for c in children)
-    rubric = Scripted(["Difficulty: 7/10\nQuality: 9/10\nRationale: clear", "Difficulty: **3**\n"
-                       "Quality: 2/10\nRationale: ambiguous", "I refuse"])  # fmt: skip
+    rubric = Scripted(
+        [
+            "Difficulty: 7/10\nQuality: 9/10\nRationale: clear",
+            "Difficulty: **3**\nQuality: 2/10\nRationale: ambiguous",
+            "I refuse",
+        ]
+    )
     kept, metrics = score(evolved, cfg.score, toy_kb, rubric)
     assert metrics["dropped"] == {"low_quality": 3, "unparsed": 3}
     assert {r.difficulty for r in kept} == {7.0} and kept[0].meta["score_rationale"] == "clear"

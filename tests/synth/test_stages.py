@@ -12,9 +12,12 @@ import yaml
 from data_core.io import read_records, write_records
 from data_core.knowledge import domain_parts
 from data_core.schemas import EvalItem, Instruction, Message, Passage, Preference
-from synth.testing import TOY_DOMAIN, write_toy_hpo
+
+from tests.fixtures.mlflow_runs import last_stage_metrics
+from tests.fixtures.toy_hpo import TOY_DOMAIN, write_toy_hpo
 
 REPO = Path(__file__).resolve().parents[2]
+PATHS = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
 STAGES = ["synthesize", "evolve", "score", "sample", "judge", "build"]
 
 
@@ -36,23 +39,49 @@ def test_pipeline_on_toy_hpo(tmp_path):
         ],
     )
     write_records(tmp_path / "data/clean/instructions.parquet", [manual], Instruction)
-    params = {"knowledge": TOY_DOMAIN.model_dump(), "synth": {
-        "heldout": {"diagnosis": 12, "diagnosis_heldout": 12, "diagnosis_dev": 6,
-                    "definition": 12},
-        "backends": {"kb": {"kind": "kb"}, "low": {"kind": "kb", "error_rate": 0.15},
-                     "high": {"kind": "kb", "error_rate": 0.45}},
-        "synthesize": {"counts": {"definition": 30, "diagnosis": 40, "phenotype": 30,
-                                  "hierarchy": 30}, "min_phenotypes": 3},
-        "sample": {"panel": [{"backend": "kb"}, {"backend": "low", "n": 2},
-                             {"backend": "high", "n": 2}]},
-        "build": {"test_fraction": 0.2, "hard_margin": 6.0},
-    }}  # fmt: skip
+    params = {
+        "knowledge": TOY_DOMAIN.model_dump(),
+        "synth": {
+            "heldout": {
+                "diagnosis": 12,
+                "diagnosis_heldout": 12,
+                "diagnosis_dev": 6,
+                "definition": 12,
+            },
+            "backends": {
+                "kb": {"kind": "kb"},
+                "low": {"kind": "kb", "error_rate": 0.15},
+                "high": {"kind": "kb", "error_rate": 0.45},
+            },
+            "synthesize": {
+                "counts": {"definition": 30, "diagnosis": 40, "phenotype": 30, "hierarchy": 30},
+                "min_phenotypes": 3,
+            },
+            "sample": {
+                "panel": [
+                    {"backend": "kb"},
+                    {"backend": "low", "n": 2},
+                    {"backend": "high", "n": 2},
+                ]
+            },
+            "build": {"test_fraction": 0.2, "hard_margin": 6.0},
+        },
+    }
+    params["paths"] = PATHS  # the repository's own names, under the tmp root
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "TQDM_DISABLE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "TQDM_DISABLE": "1",
+    }
     for stage in STAGES:
-        done = subprocess.run([sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(tmp_path)],
-                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"{stage}: {done.stderr[-2000:]}"
         assert (tmp_path / f"metrics/{stage}.json").exists()
 
@@ -95,9 +124,21 @@ def test_pipeline_on_toy_hpo(tmp_path):
     judge = json.loads((tmp_path / "metrics/judge.json").read_text())
     assert judge["verified_rate_by_model"]["kb"] == 1.0
     assert judge["verified_rate_by_model"]["kb"] > judge["verified_rate_by_model"]["high"]
-    # A second run of `sample` is served entirely by the cache.
-    again = subprocess.run([sys.executable, str(REPO / "stages/sample.py"), "--root", str(tmp_path)],
-                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    # metrics/<stage>.json is committed to git: results only, nothing a re-run changes.
+    for stage in STAGES:
+        text = (tmp_path / f"metrics/{stage}.json").read_text()
+        assert not re.search(r"seconds|per_s|cache_|cost|latency|retries", text), stage
+    before = (tmp_path / "metrics/sample.json").read_bytes()
+    # A second run of `sample` is served entirely by the cache, and writes the same metrics.
+    again = subprocess.run(
+        [sys.executable, str(REPO / "stages/sample.py"), "--root", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0
-    metrics = json.loads((tmp_path / "metrics/sample.json").read_text())
+    metrics = last_stage_metrics(tmp_path, "sample")
     assert metrics["cache_misses"] == 0 and metrics["cache_hits"] == completions.height
+    assert "seconds" in metrics
+    assert (tmp_path / "metrics/sample.json").read_bytes() == before

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from data_core.io import atomic_path, file_digest
+from data_core.io import atomic_path
 from data_core.schemas import EvalItem
+from generation import model_fingerprint
 
 from evals.config import EvaluateConfig, ModelSpec, TaskRun
 
@@ -35,16 +36,18 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model: ModelSpec, root: Path, digest: str | None = None) -> dict[str, Any]:
-    """The spec plus the md5 of the local model directory (endpoints: the spec alone).
+def model_identity(model: ModelSpec, root: Path) -> dict[str, Any]:
+    """The spec plus the generation layer's fingerprint of the local model folder.
 
-    `digest`: the directory's md5 when the caller already has it (the stage logs it to MLflow),
-    so that gigabytes of weights are not read twice.
+    Endpoints (openai) are identified by the spec alone. The fingerprint reads names, sizes and
+    head/tail bytes, so multi-GB weights are not read whole on every `evaluate`.
     """
     local = root / model.path
-    if digest is None and model.backend != "openai" and local.exists():
-        digest = file_digest(local)
-    return {**model.model_dump(exclude={"stage"}), "files_md5": digest}
+    found = model.backend != "openai" and local.exists()
+    return {
+        **model.model_dump(exclude={"stage"}),
+        "fingerprint": model_fingerprint(local) if found else None,
+    }
 
 
 def unit_key(

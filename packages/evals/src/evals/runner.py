@@ -16,7 +16,7 @@ from data_core.io import atomic_path
 from data_core.schemas import EvalItem
 
 from evals.backends import GenerationConfig, load_backend
-from evals.cache import UnitCache, model_fingerprint, unit_key
+from evals.cache import UnitCache, model_identity, unit_key
 from evals.config import EvaluateConfig, TaskRun
 from evals.prompts import build_prompt, fewshot_exemplars
 from evals.scorers import score_best_of_n, score_generate, score_loglik, score_self_consistency
@@ -138,7 +138,7 @@ def evaluate(
     chat_prefs = {"auto": None, "always": True, "never": False}
     for model in cfg.models:
         t0 = time.perf_counter()
-        fingerprint = model_fingerprint(model, root, (model_digests or {}).get(model.name))
+        fingerprint = model_identity(model, root)
         backend = None  # loaded on the first unit the cache does not hold
         per_model: dict[str, Any] = {}
         for task_run, spec, items in tasks:

@@ -25,8 +25,9 @@ def root_id(record: Instruction) -> str:
     return str(record.meta.get("parent") or record.id.split("~", 1)[0])
 
 
-def category(chosen: Judgement, rejected: Judgement, chosen_text: str, rejected_text: str,
-             cfg: BuildConfig) -> str:  # fmt: skip
+def category(
+    chosen: Judgement, rejected: Judgement, chosen_text: str, rejected_text: str, cfg: BuildConfig
+) -> str:
     """easy | hard | length, by the documented rules (CATEGORY_RULES)."""
     same_correctness = chosen.verified == rejected.verified
     if same_correctness and len(chosen_text) >= cfg.length_ratio * max(1, len(rejected_text)):
@@ -51,8 +52,12 @@ def make_pairs(
     if best_j.verified is False:
         return []  # nothing correct to prefer
     # A wrong answer is rejectable even when a judge scored it higher: correctness comes first.
-    lower = [(j, c) for j, c in ranked[1:] if best_j.score - j.score >= cfg.min_margin
-             or (best_j.verified is True and j.verified is False)]  # fmt: skip
+    lower = [
+        (j, c)
+        for j, c in ranked[1:]
+        if best_j.score - j.score >= cfg.min_margin
+        or (best_j.verified is True and j.verified is False)
+    ]
     if not lower:
         return []
     picks = [lower[-1]]  # the weakest answer
@@ -62,21 +67,32 @@ def make_pairs(
     split = split_of(root_id(record), cfg.test_fraction, cfg.salt)
     pairs = []
     for k, (j, c) in enumerate(picks[: cfg.max_pairs_per_prompt]):
-        pairs.append(Preference(
-            id=f"{record.id}#{k}", prompt=prompt,
-            chosen=[*prompt, Message(role="assistant", content=best_c.text)],
-            rejected=[*prompt, Message(role="assistant", content=c.text)],
-            chosen_model=best_c.model, rejected_model=c.model, chosen_score=best_j.score,
-            rejected_score=j.score, margin=round(best_j.score - j.score, 4),
-            category=category(best_j, j, best_c.text, c.text, cfg), source=record.source,
-            split=split))  # fmt: skip
+        pairs.append(
+            Preference(
+                id=f"{record.id}#{k}",
+                prompt=prompt,
+                chosen=[*prompt, Message(role="assistant", content=best_c.text)],
+                rejected=[*prompt, Message(role="assistant", content=c.text)],
+                chosen_model=best_c.model,
+                rejected_model=c.model,
+                chosen_score=best_j.score,
+                rejected_score=j.score,
+                margin=round(best_j.score - j.score, 4),
+                category=category(best_j, j, best_c.text, c.text, cfg),
+                source=record.source,
+                split=split,
+            )
+        )
     return pairs
 
 
 def build_sets(
-    records: list[Instruction], completions: list[Completion], judgements: list[Judgement],
-    manual: list[Instruction], cfg: BuildConfig,
-) -> tuple[list[Instruction], list[Preference], dict[str, Any]]:  # fmt: skip
+    records: list[Instruction],
+    completions: list[Completion],
+    judgements: list[Judgement],
+    manual: list[Instruction],
+    cfg: BuildConfig,
+) -> tuple[list[Instruction], list[Preference], dict[str, Any]]:
     """SFT records (best verified completion per instruction + manual data) and preference pairs."""
     comp = {(c.prompt_id, c.model, c.sample): c for c in completions}
     judged: dict[str, list[tuple[Judgement, Completion]]] = defaultdict(list)
@@ -95,23 +111,43 @@ def build_sets(
         if best_j.verified is False:
             skipped["no_verified_completion"] += 1
         else:
-            sft.append(record.model_copy(update={
-                "messages": [*(Message(**m) for m in prompt_messages(record)),
-                             Message(role="assistant", content=best_c.text)],
-                "split": split_of(root_id(record), cfg.test_fraction, cfg.salt),
-                "meta": {**record.meta, "chosen_model": best_c.model, "chosen_score": best_j.score},
-            }))  # fmt: skip
+            sft.append(
+                record.model_copy(
+                    update={
+                        "messages": [
+                            *(Message(**m) for m in prompt_messages(record)),
+                            Message(role="assistant", content=best_c.text),
+                        ],
+                        "split": split_of(root_id(record), cfg.test_fraction, cfg.salt),
+                        "meta": {
+                            **record.meta,
+                            "chosen_model": best_c.model,
+                            "chosen_score": best_j.score,
+                        },
+                    }
+                )
+            )
         prefs.extend(make_pairs(record, group, cfg))
     # A stable `manual_fraction` share of the ingested data (split_of's "test" side is that share).
-    taken = [m for m in manual if m.messages[-1].role == "assistant"
-             and split_of(m.id, cfg.manual_fraction, cfg.salt + "-manual") == "test"]  # fmt: skip
-    sft.extend(m.model_copy(update={"split": m.split or split_of(m.id, cfg.test_fraction, cfg.salt)})
-               for m in taken)  # fmt: skip
-    metrics = {"sft": len(sft), "sft_manual": len(taken), "preferences": len(prefs),
-               "skipped": dict(skipped),
-               "sft_by_split": dict(Counter(r.split for r in sft)),
-               "preferences_by_category": dict(Counter(p.category for p in prefs)),
-               "preferences_by_split": dict(Counter(p.split for p in prefs))}  # fmt: skip
+    taken = [
+        m
+        for m in manual
+        if m.messages[-1].role == "assistant"
+        and split_of(m.id, cfg.manual_fraction, cfg.salt + "-manual") == "test"
+    ]
+    sft.extend(
+        m.model_copy(update={"split": m.split or split_of(m.id, cfg.test_fraction, cfg.salt)})
+        for m in taken
+    )
+    metrics = {
+        "sft": len(sft),
+        "sft_manual": len(taken),
+        "preferences": len(prefs),
+        "skipped": dict(skipped),
+        "sft_by_split": dict(Counter(r.split for r in sft)),
+        "preferences_by_category": dict(Counter(p.category for p in prefs)),
+        "preferences_by_split": dict(Counter(p.split for p in prefs)),
+    }
     return sft, prefs, metrics
 
 
@@ -119,7 +155,8 @@ def _lengths(texts: list[str]) -> str:
     if not texts:
         return "-"
     words = [len(t.split()) for t in texts]
-    return f"mean {statistics.mean(words):.0f}, median {statistics.median(words):.0f}, max {max(words)}"
+    mean, median = statistics.mean(words), statistics.median(words)
+    return f"mean {mean:.0f}, median {median:.0f}, max {max(words)}"
 
 
 def _table(title: str, counts: Counter[Any]) -> str:
@@ -127,8 +164,9 @@ def _table(title: str, counts: Counter[Any]) -> str:
     return f"| {title} | count |\n|---|---|\n{rows}\n"
 
 
-def dataset_card(sft: list[Instruction], prefs: list[Preference], metrics: dict[str, Any],
-                 cfg: BuildConfig) -> str:  # fmt: skip
+def dataset_card(
+    sft: list[Instruction], prefs: list[Preference], metrics: dict[str, Any], cfg: BuildConfig
+) -> str:
     """Markdown card: what the sets are, counts by source/type/category/split, answer lengths."""
     kinds = Counter(r.meta.get("kind", r.source) for r in sft)
     return f"""# UltraMedical-style sets (synth build)

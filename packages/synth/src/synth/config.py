@@ -57,15 +57,19 @@ class HeldoutConfig(Strict):
 class SynthesizeConfig(Strict):
     backend: str = "kb"
     counts: dict[Literal["definition", "diagnosis", "phenotype", "hierarchy"], int] = Field(
-        default_factory=lambda: {"definition": 1500, "diagnosis": 1500, "phenotype": 800,
-                                 "hierarchy": 800})  # fmt: skip
+        default_factory=lambda: {
+            "definition": 1500,
+            "diagnosis": 1500,
+            "phenotype": 800,
+            "hierarchy": 800,
+        }
+    )
     n_options: int = Field(4, ge=2, le=8)
     n_options_max: int = Field(5, ge=2, le=8)  # diagnosis vignettes draw 4..5 options
     findings: tuple[int, int] = (3, 6)
     min_phenotypes: int = Field(5, ge=3)
     max_per_subject: int = Field(1, ge=1)  # disease/term questions per subject (new findings each)
-    # LLM backends: generate from text seeds (passages + seed questions).
-    seed_passages: str = "data/clean/passages.parquet"
+    # LLM backends: generate from text seeds (params `paths.clean.passages`).
     seed_sources: list[str] = Field(default_factory=lambda: ["textbooks"])
     max_seeds: int = Field(200, ge=0)
 
@@ -73,9 +77,15 @@ class SynthesizeConfig(Strict):
 class EvolveConfig(Strict):
     backend: str = "kb"
     fraction: float = Field(0.5, ge=0, le=1)  # share of instructions that get one evolution
-    operations: list[str] = Field(default_factory=lambda: [
-        "more_findings", "negative_findings", "harder_distractors", "add_constraint",
-        "definition_to_mc"])  # fmt: skip
+    operations: list[str] = Field(
+        default_factory=lambda: [
+            "more_findings",
+            "negative_findings",
+            "harder_distractors",
+            "add_constraint",
+            "definition_to_mc",
+        ]
+    )
 
 
 class ScoreConfig(Strict):
@@ -120,15 +130,15 @@ class SynthConfig(Strict):
     """synth: backends, cache and the six data-engine steps."""
 
     seed: int = 42
-    cache_dir: str = "data/synth/cache"
     # how the kb teachers open an MC answer: "The answer is C. ..." (letter),
     # "<option text>. The answer is C. ..." (option_first: the name first, what a small model
-    # recalls), or for diagnoses "A patient with <findings> may have <option text>. The answer is C."
-    # (findings_first: the findings, then the disease, in the words the base read its facts in)
+    # recalls), or for diagnoses "A patient with <findings> may have <option text>. The answer is
+    # C." (findings_first: the findings, then the disease, in the words the base read its facts in)
     answer_style: Literal["letter", "option_first", "findings_first"] = "letter"
     heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
-    backends: dict[str, BackendConfig] = Field(default_factory=lambda: {
-        "kb": BackendConfig(kind="kb")})  # fmt: skip
+    backends: dict[str, BackendConfig] = Field(
+        default_factory=lambda: {"kb": BackendConfig(kind="kb")}
+    )
     synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig)
     evolve: EvolveConfig = Field(default_factory=EvolveConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
@@ -138,9 +148,12 @@ class SynthConfig(Strict):
 
     @model_validator(mode="after")
     def _backends_exist(self) -> SynthConfig:
-        used = [("synthesize.backend", self.synthesize.backend),
-                ("evolve.backend", self.evolve.backend), ("score.backend", self.score.backend),
-                ("judge.backend", self.judge.backend)]  # fmt: skip
+        used = [
+            ("synthesize.backend", self.synthesize.backend),
+            ("evolve.backend", self.evolve.backend),
+            ("score.backend", self.score.backend),
+            ("judge.backend", self.judge.backend),
+        ]
         used += [(f"sample.panel[{i}].backend", m.backend) for i, m in enumerate(self.sample.panel)]
         for where, name in used:
             if name not in self.backends:

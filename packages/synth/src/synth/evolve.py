@@ -8,15 +8,16 @@ from typing import Any
 
 from data_core.prompts import format_mc
 from data_core.schemas import Instruction, Message
+from generation import Generator, Request, Sampling, as_messages
 
-from synth.backends import Backend, Request, Sampling, as_messages
 from synth.config import SynthConfig
-from synth.kb import KnowledgeBase
+from synth.knowledge_base import KnowledgeBase
+from synth.questions import LETTERS, definition_mc_item, pick_findings, vignette_text
 from synth.synthesize import parse_generated, to_instruction
-from synth.teacher import LETTERS, definition_mc_item, pick_findings, vignette_text
 
 CONSTRAINTS = {
-    "mc": "Justify the choice by naming the finding that best separates the two most likely options.",
+    "mc": "Justify the choice by naming the finding that best separates "
+    "the two most likely options.",
     "open": "Answer in at most two sentences and place the term in its broader category.",
 }
 APPLIES = {
@@ -30,12 +31,17 @@ APPLIES = {
 
 def _item(record: Instruction) -> dict[str, Any]:
     meta = {k: v for k, v in record.meta.items() if k not in ("generator", "question")}
-    return {"question": record.meta.get("question", record.prompt_text), "meta": meta,
-            "options": record.options, "answer": record.answer}  # fmt: skip
+    return {
+        "question": record.meta.get("question", record.prompt_text),
+        "meta": meta,
+        "options": record.options,
+        "answer": record.answer,
+    }
 
 
-def evolve_kb(kb: KnowledgeBase, record: Instruction, op: str, rng: random.Random
-              ) -> dict[str, Any] | None:  # fmt: skip
+def evolve_kb(
+    kb: KnowledgeBase, record: Instruction, op: str, rng: random.Random
+) -> dict[str, Any] | None:
     """One deterministic evolution of a kb instruction, or None when it does not apply."""
     item = _item(record)
     meta = dict(item["meta"])
@@ -47,15 +53,21 @@ def evolve_kb(kb: KnowledgeBase, record: Instruction, op: str, rng: random.Rando
         item["question"] = question + " " + meta["constraint"] if question else ""
     disease = kb.diseases.get(meta["subject"])
     if op == "more_findings" and disease:
-        extra = [h for h in pick_findings(disease, len(disease.phenotypes), rng)
-                 if h not in meta["findings"]][:2]  # fmt: skip
+        extra = [
+            h
+            for h in pick_findings(disease, len(disease.phenotypes), rng)
+            if h not in meta["findings"]
+        ][:2]
         if not extra:
             return None
         meta["findings"] = [*meta["findings"], *extra]
     if op == "negative_findings" and disease:
         others = [o for o in meta["option_ids"].values() if o != meta["subject"]]
-        cand = sorted({h for o in others for h in kb.diseases[o].phenotype_ids}
-                      - disease.phenotype_ids - kb.ancestors_of_set(disease.phenotype_ids))  # fmt: skip
+        cand = sorted(
+            {h for o in others for h in kb.diseases[o].phenotype_ids}
+            - disease.phenotype_ids
+            - kb.ancestors_of_set(disease.phenotype_ids)
+        )
         if not cand:
             return None
         meta["negative"] = rng.sample(cand, min(2, len(cand)))
@@ -75,7 +87,8 @@ def evolve_kb(kb: KnowledgeBase, record: Instruction, op: str, rng: random.Rando
     return item
 
 
-EVOLVE_PROMPT = """Rewrite the exam question below into a harder version ({op}), as in Evol-Instruct:
+EVOLVE_PROMPT = """\
+Rewrite the exam question below into a harder version ({op}), as in Evol-Instruct:
 keep it medically correct and answerable, keep one best answer. Return only JSON:
 {{"question": "...", "options": {{"A": "...", ...}}, "answer": "<letter>", "explanation": "..."}}
 
@@ -84,9 +97,11 @@ Question:
 
 
 def evolve(
-    records: list[Instruction], cfg: SynthConfig, kb: KnowledgeBase | None,
-    backend: Backend | None = None,
-) -> tuple[list[Instruction], dict[str, Any]]:  # fmt: skip
+    records: list[Instruction],
+    cfg: SynthConfig,
+    kb: KnowledgeBase | None,
+    backend: Generator | None = None,
+) -> tuple[list[Instruction], dict[str, Any]]:
     """Parents plus one evolved child for a `fraction` of them; children keep `meta.parent`."""
     rng = random.Random(cfg.seed + 1)
     ops = cfg.evolve.operations
@@ -108,13 +123,26 @@ def evolve(
                 skipped[op] += 1
                 continue
             child = to_instruction(kb, item, f"{record.id}~{op}", record.source)
-            child.meta.update(parent=record.id, evolution=op,
-                              depth=int(record.meta.get("depth", 0)) + 1)  # fmt: skip
+            child.meta.update(
+                parent=record.id, evolution=op, depth=int(record.meta.get("depth", 0)) + 1
+            )
             children.append(child)
     else:
-        requests = [Request([{"role": "user", "content": EVOLVE_PROMPT.format(
-            op=op.replace("_", " "), question=r.prompt_text)}],
-            Sampling(temperature=0.7, max_tokens=512), cfg.seed) for r, op in picked]  # fmt: skip
+        requests = [
+            Request(
+                [
+                    {
+                        "role": "user",
+                        "content": EVOLVE_PROMPT.format(
+                            op=op.replace("_", " "), question=r.prompt_text
+                        ),
+                    }
+                ],
+                Sampling(temperature=0.7, max_tokens=512),
+                cfg.seed,
+            )
+            for r, op in picked
+        ]
         for (record, op), gen in zip(picked, backend.generate(requests), strict=True):
             try:
                 item = parse_generated(gen.text)
@@ -123,15 +151,32 @@ def evolve(
                 continue
             answer = f"The answer is {item['answer']}. {item['explanation']}"
             prompt = as_messages(record.messages)[0]["content"]
-            children.append(Instruction(
-                id=f"{record.id}~{op}", source=record.source, type="mc",
-                messages=[Message(role="user", content=format_mc(item["question"], item["options"])),
-                          Message(role="assistant", content=answer)],
-                options=item["options"], answer=item["answer"],
-                meta={**record.meta, "parent": record.id, "evolution": op, "gold":
-                      item["options"][item["answer"]], "question": item["question"],
-                      "generator": backend.model, "parent_prompt": prompt[:200]}))  # fmt: skip
-    counts = {"parents": len(records), "evolved": len(children),
-              "by_operation": dict(Counter(c.meta["evolution"] for c in children)),
-              "skipped": dict(skipped)}  # fmt: skip
+            children.append(
+                Instruction(
+                    id=f"{record.id}~{op}",
+                    source=record.source,
+                    type="mc",
+                    messages=[
+                        Message(role="user", content=format_mc(item["question"], item["options"])),
+                        Message(role="assistant", content=answer),
+                    ],
+                    options=item["options"],
+                    answer=item["answer"],
+                    meta={
+                        **record.meta,
+                        "parent": record.id,
+                        "evolution": op,
+                        "gold": item["options"][item["answer"]],
+                        "question": item["question"],
+                        "generator": backend.model,
+                        "parent_prompt": prompt[:200],
+                    },
+                )
+            )
+    counts = {
+        "parents": len(records),
+        "evolved": len(children),
+        "by_operation": dict(Counter(c.meta["evolution"] for c in children)),
+        "skipped": dict(skipped),
+    }
     return [*records, *children], counts

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from data_core.schemas import Completion, Instruction, Judgement
+from generation import Generator, Request, Sampling
 
-from synth.backends import Backend, Request, Sampling
-from synth.backends.kb import option_scores
-from synth.kb import KnowledgeBase
+from synth.kb_teacher import option_scores
+from synth.knowledge_base import KnowledgeBase
 from synth.parse import extract_letter, parse_score
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -46,8 +46,9 @@ def verify(record: Instruction, text: str, open_threshold: float) -> bool | None
     return token_recall(text, gold) >= open_threshold if gold else None
 
 
-def kb_score(kb: KnowledgeBase | None, record: Instruction, text: str, open_threshold: float
-             ) -> tuple[float, str, bool | None]:  # fmt: skip
+def kb_score(
+    kb: KnowledgeBase | None, record: Instruction, text: str, open_threshold: float
+) -> tuple[float, str, bool | None]:
     """(score 1-10, rationale, verified) by verification plus knowledge-grounded partial credit."""
     verified = verify(record, text, open_threshold)
     words = len(text.split())
@@ -59,15 +60,24 @@ def kb_score(kb: KnowledgeBase | None, record: Instruction, text: str, open_thre
         if verified:
             grounded = gold_text.lower() in text.lower()
             value = 6 + 2 * grounded + 2 * min(1.0, words / 40)
-            return round(value, 2), (f"correct ({letter}); rationale {'names' if grounded else 'omits'}"
-                                     f" the answer; {words} words"), True  # fmt: skip
+            return (
+                round(value, 2),
+                (
+                    f"correct ({letter}); rationale {'names' if grounded else 'omits'}"
+                    f" the answer; {words} words"
+                ),
+                True,
+            )
         plausibility = 0.0
         if kb is not None and record.meta.get("option_ids"):
             scores = option_scores(kb, record.meta)
             best, low = max(scores.values()), min(scores.values())
             plausibility = (scores[letter] - low) / (best - low) if best > low else 0.0
-        return round(1 + 3 * plausibility, 2), (f"wrong ({letter}, gold {record.answer}); "
-                                                f"plausibility {plausibility:.2f}"), False  # fmt: skip
+        return (
+            round(1 + 3 * plausibility, 2),
+            (f"wrong ({letter}, gold {record.answer}); plausibility {plausibility:.2f}"),
+            False,
+        )
     gold = record.meta.get("gold")
     if not gold:
         return 5.0, "no gold answer: neutral score", None
@@ -80,7 +90,8 @@ def kb_score(kb: KnowledgeBase | None, record: Instruction, text: str, open_thre
     )
 
 
-JUDGE_PROMPT = """You are grading answers to a medical question. Judge each response for correctness,
+JUDGE_PROMPT = """\
+You are grading answers to a medical question. Judge each response for correctness,
 helpfulness and reasoning, on a 1-10 scale. Reply with one line per response, exactly:
 Response <number>: <score>/10
 then one line "Rationale: ..."
@@ -96,7 +107,8 @@ def judge_prompt(record: Instruction, texts: Sequence[str]) -> str:
     ref = ""
     if record.answer:
         ref = f"Correct answer: {record.answer}" + (
-            f". {record.options[record.answer]}" if record.options else "")  # fmt: skip
+            f". {record.options[record.answer]}" if record.options else ""
+        )
     blocks = "\n\n".join(f"[Response {i + 1}]\n{t}" for i, t in enumerate(texts))
     return JUDGE_PROMPT.format(question=record.prompt_text, reference=ref, responses=blocks)
 
@@ -119,15 +131,21 @@ def parse_listwise(text: str, n: int) -> tuple[list[float | None], str]:
 
 
 def swapped_scores(
-    backend: Backend, record: Instruction, texts: list[str], rng: random.Random, seed: int
+    backend: Generator, record: Instruction, texts: list[str], rng: random.Random, seed: int
 ) -> tuple[list[float | None], list[float | None], str]:
     """Judge twice: a random order, then its reverse; return both passes in original order."""
     order = list(range(len(texts)))
     rng.shuffle(order)
     passes = [order, order[::-1]]
     sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=64 + 16 * len(texts))
-    requests = [Request([{"role": "user", "content": judge_prompt(record, [texts[i] for i in p])}],
-                        sampling, seed) for p in passes]  # fmt: skip
+    requests = [
+        Request(
+            [{"role": "user", "content": judge_prompt(record, [texts[i] for i in p])}],
+            sampling,
+            seed,
+        )
+        for p in passes
+    ]
     outputs = backend.generate(requests)
     results: list[list[float | None]] = []
     reasons = []
@@ -156,9 +174,14 @@ def agreement(first: list[float | None], second: list[float | None]) -> float | 
 
 
 def judge(
-    records: list[Instruction], completions: list[Completion], judge_name: str,
-    kb: KnowledgeBase | None, backend: Backend | None, open_threshold: float, seed: int,
-) -> tuple[list[Judgement], dict[str, Any]]:  # fmt: skip
+    records: list[Instruction],
+    completions: list[Completion],
+    judge_name: str,
+    kb: KnowledgeBase | None,
+    backend: Generator | None,
+    open_threshold: float,
+    seed: int,
+) -> tuple[list[Judgement], dict[str, Any]]:
     """One Judgement per completion (unparsed LLM verdicts are counted, with reasons)."""
     by_id = {r.id: r for r in records}
     grouped: dict[str, list[Completion]] = defaultdict(list)
@@ -177,8 +200,17 @@ def judge(
         if backend is None:
             for c in group:
                 value, why, verified = kb_score(kb, record, c.text, open_threshold)
-                out.append(Judgement(prompt_id=pid, model=c.model, sample=c.sample, score=value,
-                                     rationale=why, judge=judge_name, verified=verified))  # fmt: skip
+                out.append(
+                    Judgement(
+                        prompt_id=pid,
+                        model=c.model,
+                        sample=c.sample,
+                        score=value,
+                        rationale=why,
+                        judge=judge_name,
+                        verified=verified,
+                    )
+                )
             continue
         first, second, why = swapped_scores(backend, record, [c.text for c in group], rng, seed)
         if (a := agreement(first, second)) is not None:
@@ -191,26 +223,35 @@ def judge(
                     examples.append(f"{pid}/{c.model}/{c.sample}: {why}")
                 continue
             stats["single_pass"] += len(got) == 1
-            out.append(Judgement(prompt_id=pid, model=c.model, sample=c.sample,
-                                 score=sum(got) / len(got), rationale=f"passes {s1}, {s2}",
-                                 judge=judge_name,
-                                 verified=verify(record, c.text, open_threshold)))  # fmt: skip
+            out.append(
+                Judgement(
+                    prompt_id=pid,
+                    model=c.model,
+                    sample=c.sample,
+                    score=sum(got) / len(got),
+                    rationale=f"passes {s1}, {s2}",
+                    judge=judge_name,
+                    verified=verify(record, c.text, open_threshold),
+                )
+            )
     verified = [j.verified for j in out if j.verified is not None]
     agree_gold = gold_agreement(out)
     metrics: dict[str, Any] = {
-        "judgements": len(out), "completions": len(completions), **stats,
+        "judgements": len(out),
+        "completions": len(completions),
+        **stats,
         "verified_rate": round(sum(verified) / len(verified), 4) if verified else None,
         "unparsed_examples": examples,
         "gold_agreement": round(agree_gold, 4) if agree_gold is not None else None,
         "position_agreement": round(sum(agreements) / len(agreements), 4) if agreements else None,
         "score_mean_by_model": {m: round(sum(s) / len(s), 3) for m, s in _by_model(out).items()},
         "verified_rate_by_model": {m: round(sum(v) / len(v), 4) for m, v in _verified(out).items()},
-    }  # fmt: skip
+    }
     return out, metrics
 
 
 def gold_agreement(judgements: list[Judgement]) -> float | None:
-    """Share of (verified, unverified) answer pairs to one prompt that the scores order correctly."""
+    """Share of (verified, unverified) answer pairs to a prompt that the scores order correctly."""
     groups: dict[str, list[Judgement]] = defaultdict(list)
     for j in judgements:
         groups[j.prompt_id].append(j)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from data_core.schemas import Completion, Instruction
+from generation import Generator, Request, Sampling, as_messages
 from tqdm import tqdm
 
-from synth.backends import Backend, Request, Sampling, as_messages
 from synth.config import SampleConfig
 
 
@@ -44,7 +43,7 @@ def panel_requests(
 
 
 def sample(
-    records: list[Instruction], cfg: SampleConfig, backends: Mapping[str, Backend], seed: int
+    records: list[Instruction], cfg: SampleConfig, backends: Mapping[str, Generator], seed: int
 ) -> tuple[list[Completion], dict[str, Any]]:
     """Every enabled panel member answers its share of the records, `n` times each.
 
@@ -56,10 +55,11 @@ def sample(
     for member in (m for m in cfg.panel if m.enabled):
         subset = chosen[: member.max_instructions]
         grounded = backends[member.backend].kind == "kb"
-        jobs += [(member.backend, pid, req)
-                 for pid, req in panel_requests(subset, cfg, member.n, grounded, seed)]  # fmt: skip
+        jobs += [
+            (member.backend, pid, req)
+            for pid, req in panel_requests(subset, cfg, member.n, grounded, seed)
+        ]
     completions: list[Completion] = []
-    start = time.perf_counter()
     with tqdm(total=len(jobs), desc="sample", unit="req", mininterval=1.0, smoothing=0.1) as bar:
         for name in dict.fromkeys(j[0] for j in jobs):
             mine = [j for j in jobs if j[0] == name]
@@ -67,14 +67,23 @@ def sample(
                 chunk = mine[lo : lo + cfg.chunk]
                 generations = backends[name].generate([req for _, _, req in chunk])
                 for (_, pid, req), gen in zip(chunk, generations, strict=True):
-                    completions.append(Completion(
-                        prompt_id=pid, model=name, sample=req.sample, text=gen.text,
-                        finish_reason=gen.finish_reason, prompt_tokens=gen.prompt_tokens,
-                        completion_tokens=gen.completion_tokens, latency_s=gen.latency_s))  # fmt: skip
+                    completions.append(
+                        Completion(
+                            prompt_id=pid,
+                            model=name,
+                            sample=req.sample,
+                            text=gen.text,
+                            finish_reason=gen.finish_reason,
+                            prompt_tokens=gen.prompt_tokens,
+                            completion_tokens=gen.completion_tokens,
+                            latency_s=gen.latency_s,
+                        )
+                    )
                 bar.update(len(chunk))
-    seconds = time.perf_counter() - start
-    metrics = {"instructions": len(chosen), "completions": len(completions),
-               "by_model": dict(Counter(c.model for c in completions)),
-               "seconds": round(seconds, 2),
-               "completions_per_s": round(len(completions) / seconds, 1) if seconds else None}  # fmt: skip
+    # Results only: timings and cache traffic are the stage's MLflow material.
+    metrics = {
+        "instructions": len(chosen),
+        "completions": len(completions),
+        "by_model": dict(Counter(c.model for c in completions)),
+    }
     return completions, metrics

@@ -6,11 +6,11 @@ from collections import Counter
 from typing import Any
 
 from data_core.schemas import Instruction
+from generation import Generator, Request, Sampling
 
-from synth.backends import Backend, Request, Sampling
-from synth.backends.kb import option_scores
 from synth.config import ScoreConfig
-from synth.kb import KnowledgeBase
+from synth.kb_teacher import option_scores
+from synth.knowledge_base import KnowledgeBase
 from synth.parse import parse_labeled
 
 
@@ -25,20 +25,29 @@ def kb_difficulty(kb: KnowledgeBase, record: Instruction) -> tuple[float, str]:
     extra = 0.5 * max(0, len(record.options or {}) - 4)
     if kind == "diagnosis":
         findings = set(meta["findings"])
-        shares = [len(findings & kb.diseases[o].phenotype_ids) / len(findings)
-                  for o in meta["option_ids"].values() if o != meta["subject"]]  # fmt: skip
+        shares = [
+            len(findings & kb.diseases[o].phenotype_ids) / len(findings)
+            for o in meta["option_ids"].values()
+            if o != meta["subject"]
+        ]
         closeness = 0.6 * max(shares) + 0.4 * sum(shares) / len(shares)
         negatives = len(meta.get("negative") or ())
         value = 1 + 9 * closeness + extra - 0.5 * negatives
-        why = (f"closest distractor explains {max(shares):.0%} of {len(findings)} findings, "
-               f"mean {sum(shares) / len(shares):.0%}; {negatives} negative findings")  # fmt: skip
+        why = (
+            f"closest distractor explains {max(shares):.0%} of {len(findings)} findings, "
+            f"mean {sum(shares) / len(shares):.0%}; {negatives} negative findings"
+        )
     elif kind in ("phenotype", "hierarchy", "definition_mc"):
         answer = meta["option_ids"][record.answer]
         lineage = set(kb.ancestors(answer)) | {answer}
-        sims = [_jaccard(lineage, set(kb.ancestors(o)) | {o})
-                for o in meta["option_ids"].values() if o != answer]  # fmt: skip
+        sims = [
+            _jaccard(lineage, set(kb.ancestors(o)) | {o})
+            for o in meta["option_ids"].values()
+            if o != answer
+        ]
         value = 1 + 9 * (0.5 * max(sims) + 0.5 * sum(sims) / len(sims)) + extra
-        why = f"distractor/answer ancestor overlap max {max(sims):.2f}, mean {sum(sims) / len(sims):.2f}"
+        mean = sum(sims) / len(sims)
+        why = f"distractor/answer ancestor overlap max {max(sims):.2f}, mean {mean:.2f}"
     elif kind == "definition":
         depth = len(kb.ancestors(meta["subject"]))
         value = 1 + 9 * min(1.0, depth / 15)
@@ -79,7 +88,8 @@ def kb_quality(kb: KnowledgeBase, record: Instruction) -> tuple[float, str]:
 
 
 RUBRIC = """Rate this medical exam question for a question bank.
-Difficulty (1-10): how much expert reasoning it needs. Quality (1-10): clear, correct, one best answer.
+Difficulty (1-10): how much expert reasoning it needs. \
+Quality (1-10): clear, correct, one best answer.
 Reply as:
 Difficulty: <n>/10
 Quality: <n>/10
@@ -92,26 +102,43 @@ Reference answer:
 {answer}"""
 
 
-def llm_scores(backend: Backend, records: list[Instruction], seed: int
-               ) -> list[tuple[float | None, float | None, str]]:  # fmt: skip
+def llm_scores(
+    backend: Generator, records: list[Instruction], seed: int
+) -> list[tuple[float | None, float | None, str]]:
     """(difficulty, quality, rationale or parse failure) per record from an LLM rubric."""
-    requests = [Request([{"role": "user", "content": RUBRIC.format(
-        question=r.prompt_text, answer=r.messages[-1].content)}],
-        Sampling(temperature=0.0, max_tokens=200), seed) for r in records]  # fmt: skip
+    requests = [
+        Request(
+            [
+                {
+                    "role": "user",
+                    "content": RUBRIC.format(question=r.prompt_text, answer=r.messages[-1].content),
+                }
+            ],
+            Sampling(temperature=0.0, max_tokens=200),
+            seed,
+        )
+        for r in records
+    ]
     out = []
     for gen in backend.generate(requests):
         difficulty, why_d = parse_labeled(gen.text, "difficulty")
         quality, why_q = parse_labeled(gen.text, "quality")
-        rationale = gen.text.split("Rationale:", 1)[-1].strip()[:500] if "Rationale:" in gen.text \
-            else "; ".join(w for w in (why_d, why_q) if w) or gen.text[:200]  # fmt: skip
+        rationale = (
+            gen.text.split("Rationale:", 1)[-1].strip()[:500]
+            if "Rationale:" in gen.text
+            else "; ".join(w for w in (why_d, why_q) if w) or gen.text[:200]
+        )
         out.append((difficulty, quality, rationale))
     return out
 
 
 def score(
-    records: list[Instruction], cfg: ScoreConfig, kb: KnowledgeBase | None,
-    backend: Backend | None = None, seed: int = 0,
-) -> tuple[list[Instruction], dict[str, Any]]:  # fmt: skip
+    records: list[Instruction],
+    cfg: ScoreConfig,
+    kb: KnowledgeBase | None,
+    backend: Generator | None = None,
+    seed: int = 0,
+) -> tuple[list[Instruction], dict[str, Any]]:
     """Annotate every record, then keep those passing the params' thresholds."""
     dropped: Counter[str] = Counter()
     if backend is None:
@@ -136,13 +163,23 @@ def score(
             dropped["over_kind_quota"] += 1
             continue
         per_kind[kind] += 1
-        kept.append(record.model_copy(update={"difficulty": difficulty, "meta": {
-            **record.meta, "quality": quality, "score_rationale": rationale}}))  # fmt: skip
+        kept.append(
+            record.model_copy(
+                update={
+                    "difficulty": difficulty,
+                    "meta": {**record.meta, "quality": quality, "score_rationale": rationale},
+                }
+            )
+        )
     diffs = [r.difficulty for r in kept]
-    counts = {"scored": len(records), "kept": len(kept), "dropped": dict(dropped),
-              "kept_by_kind": dict(per_kind),
-              "difficulty_mean": round(sum(diffs) / len(diffs), 3) if diffs else None,
-              "difficulty_hist": dict(sorted(Counter(int(d) for d in diffs).items()))}  # fmt: skip
+    counts = {
+        "scored": len(records),
+        "kept": len(kept),
+        "dropped": dict(dropped),
+        "kept_by_kind": dict(per_kind),
+        "difficulty_mean": round(sum(diffs) / len(diffs), 3) if diffs else None,
+        "difficulty_hist": dict(sorted(Counter(int(d) for d in diffs).items())),
+    }
     return kept, counts
 
 

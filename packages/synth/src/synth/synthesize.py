@@ -11,13 +11,13 @@ from typing import Any
 
 from data_core.prompts import format_mc
 from data_core.schemas import EvalItem, Instruction, Message, Passage
+from generation import Generator, Request, Sampling
 from tqdm import tqdm
 
-from synth.backends import Backend, Request, Sampling
-from synth.backends.kb import definition_answer, finding_names, mc_rationale
 from synth.config import SynthConfig
-from synth.kb import KnowledgeBase
-from synth.teacher import (
+from synth.kb_teacher import definition_answer, finding_names, mc_rationale
+from synth.knowledge_base import KnowledgeBase
+from synth.questions import (
     definition_item,
     definition_mc_item,
     diagnosis_item,
@@ -37,18 +37,25 @@ def reference_answer(kb: KnowledgeBase, item: dict[str, Any]) -> str:
     return f"The answer is {letter}. {mc_rationale(kb, meta, letter, detailed=True)}"
 
 
-def to_instruction(kb: KnowledgeBase, item: dict[str, Any], record_id: str,
-                   source: str = SOURCE) -> Instruction:  # fmt: skip
+def to_instruction(
+    kb: KnowledgeBase, item: dict[str, Any], record_id: str, source: str = SOURCE
+) -> Instruction:
     """A generated item -> an Instruction whose messages end with the reference answer."""
     options = item["options"]
     prompt = format_mc(item["question"], options) if options else item["question"]
     meta = {**item["meta"], "generator": "kb", "question": item["question"]}
     return Instruction(
-        id=record_id, source=source, type="mc" if options else "open",
-        messages=[Message(role="user", content=prompt),
-                  Message(role="assistant", content=reference_answer(kb, item))],
-        options=options, answer=item["answer"], meta=meta,
-    )  # fmt: skip
+        id=record_id,
+        source=source,
+        type="mc" if options else "open",
+        messages=[
+            Message(role="user", content=prompt),
+            Message(role="assistant", content=reference_answer(kb, item)),
+        ],
+        options=options,
+        answer=item["answer"],
+        meta=meta,
+    )
 
 
 def answer_prefix(kb: KnowledgeBase, meta: dict[str, Any]) -> dict[str, str]:
@@ -112,12 +119,16 @@ def synthesize_kb(
     parented = [t for t, v in kb.terms.items() if v.parents]
     terms = lambda ids: [t for t in ids if not kb.is_heldout(t)]  # noqa: E731
     makers: dict[str, tuple[list[str], Callable[[str], dict[str, Any] | None]]] = {
-        "diagnosis": (part["train"], lambda d: diagnosis_item(
-            kb, d, rng, rng.randint(sc.n_options, sc.n_options_max), rng.randint(lo, hi))),
+        "diagnosis": (
+            part["train"],
+            lambda d: diagnosis_item(
+                kb, d, rng, rng.randint(sc.n_options, sc.n_options_max), rng.randint(lo, hi)
+            ),
+        ),
         "phenotype": (part["train"], lambda d: phenotype_item(kb, d, rng, sc.n_options)),
         "hierarchy": (terms(parented), lambda t: hierarchy_item(kb, t, rng, sc.n_options)),
         "definition": (terms(defined), lambda t: definition_item(kb, t)),
-    }  # fmt: skip
+    }
     instructions: list[Instruction] = []
     for kind in sorted(sc.counts):
         ids, make = makers[kind]
@@ -131,12 +142,18 @@ def synthesize_kb(
 
     heldout_makers = {
         "hpo_diagnosis": (part["heldout"], cfg.heldout.diagnosis, vignette("any")),
-        "hpo_diagnosis_heldout": (part["heldout"], cfg.heldout.diagnosis_heldout,
-                                  vignette("heldout")),
+        "hpo_diagnosis_heldout": (
+            part["heldout"],
+            cfg.heldout.diagnosis_heldout,
+            vignette("heldout"),
+        ),
         "hpo_diagnosis_dev": (part["dev"], cfg.heldout.diagnosis_dev, vignette("dev")),
-        "hpo_definition": ([t for t in defined if kb.is_heldout(t)], cfg.heldout.definition,
-                           lambda t: definition_mc_item(kb, t, rng, 4)),
-    }  # fmt: skip
+        "hpo_definition": (
+            [t for t in defined if kb.is_heldout(t)],
+            cfg.heldout.definition,
+            lambda t: definition_mc_item(kb, t, rng, 4),
+        ),
+    }
     for task, (ids, count, make) in heldout_makers.items():
         # dev items may repeat a disease with other findings: more items to choose a recipe on
         rounds = cfg.heldout.dev_per_subject if task == "hpo_diagnosis_dev" else 1
@@ -158,11 +175,14 @@ def synthesize_kb(
                     },
                 )
             )
-    counts = {"instructions": len(instructions), "heldout_eval": len(evals),
-              "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
-              "heldout_by_task": dict(Counter(e.task for e in evals)),
-              "domain_by_part": {p: len(ids) for p, ids in part.items()},
-              "terms_heldout": sum(kb.is_heldout(t) for t in defined)}  # fmt: skip
+    counts = {
+        "instructions": len(instructions),
+        "heldout_eval": len(evals),
+        "by_kind": dict(Counter(i.meta["kind"] for i in instructions)),
+        "heldout_by_task": dict(Counter(e.task for e in evals)),
+        "domain_by_part": {p: len(ids) for p, ids in part.items()},
+        "terms_heldout": sum(kb.is_heldout(t) for t in defined),
+    }
     return instructions, evals, counts
 
 
@@ -186,19 +206,35 @@ def parse_generated(text: str) -> dict[str, Any]:
     answer = str(data.get("answer", "")).strip().upper()[:1]
     if not str(data.get("question", "")).strip() or len(options) < 2 or answer not in options:
         raise ValueError("question, >= 2 options and an answer among them are required")
-    return {"question": data["question"].strip(), "options": options, "answer": answer,
-            "explanation": str(data.get("explanation", "")).strip()}  # fmt: skip
+    return {
+        "question": data["question"].strip(),
+        "options": options,
+        "answer": answer,
+        "explanation": str(data.get("explanation", "")).strip(),
+    }
 
 
 def synthesize_llm(
-    backend: Backend, seeds: list[Passage], cfg: SynthConfig
+    backend: Generator, seeds: list[Passage], cfg: SynthConfig
 ) -> tuple[list[Instruction], dict[str, Any]]:
     """Instructions written by an LLM from text seeds; unparseable replies are counted, not kept."""
     seeds = seeds[: cfg.synthesize.max_seeds]
     sampling = Sampling(temperature=0.8, top_p=0.95, max_tokens=512)
-    requests = [Request([{"role": "user", "content": SEED_PROMPT.format(
-        style="multiple-choice", title=p.title or p.source, text=p.text)}], sampling, cfg.seed)
-        for p in seeds]  # fmt: skip
+    requests = [
+        Request(
+            [
+                {
+                    "role": "user",
+                    "content": SEED_PROMPT.format(
+                        style="multiple-choice", title=p.title or p.source, text=p.text
+                    ),
+                }
+            ],
+            sampling,
+            cfg.seed,
+        )
+        for p in seeds
+    ]
     out, rejected = [], Counter()
     for seed, generation in zip(seeds, backend.generate(requests), strict=True):
         try:
@@ -207,12 +243,24 @@ def synthesize_llm(
             rejected[type(exc).__name__] += 1
             continue
         answer = f"The answer is {item['answer']}. {item['explanation']}".strip()
-        out.append(Instruction(
-            id=f"synth-{backend.kind}:{seed.id}", source=f"synth-{backend.kind}", type="mc",
-            messages=[Message(role="user", content=format_mc(item["question"], item["options"])),
-                      Message(role="assistant", content=answer)],
-            options=item["options"], answer=item["answer"],
-            meta={"kind": "seed_mc", "subject": seed.id, "generator": backend.model,
-                  "gold": item["options"][item["answer"]], "question": item["question"]},
-        ))  # fmt: skip
+        out.append(
+            Instruction(
+                id=f"synth-{backend.kind}:{seed.id}",
+                source=f"synth-{backend.kind}",
+                type="mc",
+                messages=[
+                    Message(role="user", content=format_mc(item["question"], item["options"])),
+                    Message(role="assistant", content=answer),
+                ],
+                options=item["options"],
+                answer=item["answer"],
+                meta={
+                    "kind": "seed_mc",
+                    "subject": seed.id,
+                    "generator": backend.model,
+                    "gold": item["options"][item["answer"]],
+                    "question": item["question"],
+                },
+            )
+        )
     return out, {"instructions": len(out), "seeds": len(seeds), "rejected": dict(rejected)}

@@ -1,13 +1,14 @@
-"""Model backends: a transformers model from a path, vLLM (GPU hosts), an OpenAI-compatible server.
+"""Model backends for the scorers: transformers, vLLM (GPU hosts), an OpenAI-compatible server.
 
 Each offers `loglikelihood(requests)` (per question: the log-prob of every continuation) and
-`generate(prompts, ...)`; the scorers only see this interface.
+`generate(prompts, ...)` on prompts evals has already formatted; the scorers only see this
+interface. Loading, clients, retries and the vLLM engine are the `generation` layer's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,21 @@ class Backend(Protocol):
 
 
 def load_backend(
-    spec, *, batch_tokens: int = 16384, device: str = "auto", max_length: int | None = None
+    spec: Any, *, batch_tokens: int = 16384, device: str = "auto", max_length: int | None = None
 ) -> Backend:
     """Build the backend named by a ModelSpec (`hf`, `vllm` or `openai`)."""
     if spec.backend == "hf":
         from evals.backends.hf import HFBackend
 
-        return HFBackend(spec.name, spec.path, batch_tokens=batch_tokens, device=device,
-                         max_length=max_length)  # fmt: skip
+        return HFBackend(
+            spec.name, spec.path, batch_tokens=batch_tokens, device=device, max_length=max_length
+        )
     if spec.backend == "vllm":
-        from evals.backends.vllm import VLLMBackend
+        from evals.backends.vllm import VllmBackend
 
-        return VLLMBackend(spec.name, spec.path)
+        return VllmBackend(spec.name, spec.path)
     from evals.backends.openai_api import OpenAIBackend
 
-    return OpenAIBackend(spec.name, spec.model_id or spec.path, base_url=spec.base_url,
-                         api_key_env=spec.api_key_env)  # fmt: skip
+    return OpenAIBackend(
+        spec.name, spec.model_id or spec.path, base_url=spec.base_url, api_key_env=spec.api_key_env
+    )

@@ -1,4 +1,4 @@
-"""A Hugging Face transformers causal LM loaded from a local path (CPU or GPU, batched)."""
+"""A Hugging Face transformers causal LM from a local path (CPU or GPU, batched)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from data_core.errors import SourceError
+from generation.hf import load_hf
 from tqdm.auto import tqdm
 
 from evals.backends import GenerationConfig
@@ -14,27 +15,24 @@ from evals.prompts import apply_chat, strip_bos
 
 
 class HFBackend:
-    """transformers model + tokenizer from one directory; no remote code, no hub access."""
+    """The generation layer's loader (dtype `auto`: bf16 on a GPU, fp32 on the CPU)."""
 
-    def __init__(self, name: str, path: str | Path, *, batch_tokens: int = 16384,
-                 device: str = "auto", gen_batch: int = 16, max_length: int | None = None) -> None:  # fmt: skip
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def __init__(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        batch_tokens: int = 16384,
+        device: str = "auto",
+        gen_batch: int = 16,
+        max_length: int | None = None,
+    ) -> None:
         path = Path(path)
         if not (path / "config.json").exists():
             raise SourceError(f"{path}: not a model directory (no config.json) for model {name!r}")
         self.name = name
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=False
-        )
-        self.model.to(self.device).eval()
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model, self.tokenizer, resolved = load_hf(path, device, "auto")
+        self.device = torch.device(resolved)
         self.batch_tokens = batch_tokens
         self.gen_batch = gen_batch
         self.max_length = max_length
@@ -52,11 +50,18 @@ class HFBackend:
             return user_text, False
         return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
 
-    def loglikelihood(self, requests):
+    def loglikelihood(
+        self, requests: list[tuple[str, list[str]]]
+    ) -> list[list[tuple[float, bool]]]:
         """Per request, (log-prob, is-greedy) of every continuation."""
-        scores = option_logliks(self.model, self.tokenizer, requests,
-                                batch_tokens=self.batch_tokens, max_length=self.max_length,
-                                progress=True)  # fmt: skip
+        scores = option_logliks(
+            self.model,
+            self.tokenizer,
+            requests,
+            batch_tokens=self.batch_tokens,
+            max_length=self.max_length,
+            progress=True,
+        )
         return [[(s.loglik, s.is_greedy) for s in row] for row in scores]
 
     @torch.inference_mode()
@@ -68,15 +73,18 @@ class HFBackend:
         out: list[list[str]] = [[] for _ in prompts]
         torch.manual_seed(config.seed)
         sample = config.temperature > 0
-        kwargs = {"do_sample": sample, "max_new_tokens": config.max_new_tokens,
-                  "num_return_sequences": config.n, "pad_token_id": tok.pad_token_id}  # fmt: skip
+        kwargs = {
+            "do_sample": sample,
+            "max_new_tokens": config.max_new_tokens,
+            "num_return_sequences": config.n,
+            "pad_token_id": tok.pad_token_id,
+        }
         if sample:
             kwargs.update(temperature=config.temperature, top_p=config.top_p)
         for start in tqdm(range(0, len(order), self.gen_batch), desc=f"generate {self.name}"):
             chunk = order[start : start + self.gen_batch]
-            enc = tok([prompts[i] for i in chunk], return_tensors="pt", padding=True).to(
-                self.device
-            )
+            enc = tok([prompts[i] for i in chunk], return_tensors="pt", padding=True)
+            enc = enc.to(self.device)
             ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1] :]
             texts = tok.batch_decode(ids, skip_special_tokens=True)
             for j, i in enumerate(chunk):

@@ -1,27 +1,20 @@
-"""vLLM backend for GPU hosts (`uv sync --extra gpu`); imported only when a model asks for it."""
+"""vLLM for the scorers on GPU hosts (`uv sync --extra gpu`); loaded only when a model asks."""
 
 from __future__ import annotations
 
-from data_core.errors import ConfigError
+from generation.vllm_engine import load_vllm
 
 from evals.backends import GenerationConfig
 from evals.loglik import encode_requests
 from evals.prompts import apply_chat, strip_bos
 
 
-class VLLMBackend:
-    """A vLLM engine over a local model path."""
+class VllmBackend:
+    """The generation layer's vLLM engine over a local model path."""
 
-    def __init__(self, name: str, path: str) -> None:
-        try:
-            from vllm import LLM
-        except ImportError as exc:
-            raise ConfigError(
-                f"model {name!r} uses backend 'vllm', which is not installed: "
-                "install the gpu extra (`uv sync --extra gpu`) on a GPU host"
-            ) from exc
+    def __init__(self, name: str, path: str, tensor_parallel_size: int = 1) -> None:
         self.name = name
-        self.llm = LLM(model=path, trust_remote_code=False)
+        self.llm = load_vllm(path, tensor_parallel_size)
         self.tokenizer = self.llm.get_tokenizer()
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
@@ -30,7 +23,9 @@ class VLLMBackend:
             return user_text, False
         return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
 
-    def loglikelihood(self, requests):
+    def loglikelihood(
+        self, requests: list[tuple[str, list[str]]]
+    ) -> list[list[tuple[float, bool]]]:
         """Prompt log-probs of context + continuation (vLLM caches the shared prefix itself)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
@@ -56,6 +51,11 @@ class VLLMBackend:
     def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(n=config.n, temperature=config.temperature, top_p=config.top_p,
-                                max_tokens=config.max_new_tokens, seed=config.seed)  # fmt: skip
+        params = SamplingParams(
+            n=config.n,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_tokens=config.max_new_tokens,
+            seed=config.seed,
+        )
         return [[o.text for o in r.outputs] for r in self.llm.generate(prompts, params)]

@@ -1,4 +1,6 @@
-"""The openai backend against a local OpenAI-compatible server that misbehaves on purpose."""
+"""The one OpenAI-compatible client against a local server that misbehaves on purpose:
+retries on 429/5xx/timeouts/malformed bodies, bounded concurrency, token and cost accounting,
+the key from the environment only and never logged."""
 
 import json
 import logging
@@ -8,9 +10,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from synth.backends import CachedBackend, Request, ResponseCache, Sampling
-from synth.backends.errors import BackendError
-from synth.backends.openai_api import OpenAIBackend
+from generation import CachedGenerator, GenerationError, Request, ResponseCache, Sampling
+from generation.openai_client import OpenAIGenerator
 
 SECRET = "sk-test-never-log-me"
 
@@ -63,16 +64,28 @@ class FakeServer:
                 if mode == "nochoice" and attempt == 1:
                     return self._send(
                         200,
-                        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []}',
+                        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", '
+                        b'"choices": []}',
                     )
                 if mode == "wait":
                     time.sleep(0.2)
                 reply = {
-                    "id": "cmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": f"echo {prompt} seed={body.get('seed')}"}}],
+                    "id": "cmpl-1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": f"echo {prompt} seed={body.get('seed')}",
+                            },
+                        }
+                    ],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }  # fmt: skip
+                }
                 return self._send(200, json.dumps(reply).encode())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -87,13 +100,22 @@ def server():
     fake.httpd.shutdown()
 
 
-def _backend(server: FakeServer, monkeypatch, **kw) -> OpenAIBackend:
+def _backend(server: FakeServer, monkeypatch, **kw) -> OpenAIGenerator:
     monkeypatch.setenv("TEST_OPENAI_KEY", SECRET)
-    args = {"model": "teacher", "base_url": server.url, "api_key_env": "TEST_OPENAI_KEY",
-            "concurrency": 4, "timeout_s": 0.5, "max_retries": 3, "retry_initial_s": 0.01,
-            "retry_max_s": 0.05, "price_prompt_per_1k": 1.0, "price_completion_per_1k": 2.0}  # fmt: skip
+    args = {
+        "model": "teacher",
+        "base_url": server.url,
+        "api_key_env": "TEST_OPENAI_KEY",
+        "concurrency": 4,
+        "timeout_s": 0.5,
+        "max_retries": 3,
+        "retry_initial_s": 0.01,
+        "retry_max_s": 0.05,
+        "price_prompt_per_1k": 1.0,
+        "price_completion_per_1k": 2.0,
+    }
     args.update(kw)
-    return OpenAIBackend(**args)
+    return OpenAIGenerator(**args)
 
 
 def _req(text: str, sample: int = 0) -> Request:
@@ -108,8 +130,14 @@ def test_retries_429_500_timeouts_and_malformed_json(server, monkeypatch, caplog
     prompts = ["ok:1", "rate:1", "boom:1", "slow:1", "bad:1", "nochoice:1"]
     out = backend.generate([_req(p) for p in prompts])
     assert [g.text.split(" seed")[0] for g in out] == [f"echo {p}" for p in prompts]
-    assert server.calls == {"ok:1": 1, "rate:1": 3, "boom:1": 2, "slow:1": 2, "bad:1": 2,
-                            "nochoice:1": 2}  # fmt: skip
+    assert server.calls == {
+        "ok:1": 1,
+        "rate:1": 3,
+        "boom:1": 2,
+        "slow:1": 2,
+        "bad:1": 2,
+        "nochoice:1": 2,
+    }
     assert backend.stats["retries"] == 6
     # Token and cost accounting (usage of the six successful calls).
     assert backend.stats["prompt_tokens"] == 60 and backend.stats["completion_tokens"] == 30
@@ -121,7 +149,9 @@ def test_retries_429_500_timeouts_and_malformed_json(server, monkeypatch, caplog
 
 def test_gives_up_with_a_clear_error(server, monkeypatch):
     backend = _backend(server, monkeypatch, max_retries=2)
-    with pytest.raises(BackendError, match="gave up after 3 attempts: InternalServerError") as err:
+    with pytest.raises(
+        GenerationError, match="gave up after 3 attempts: InternalServerError"
+    ) as err:
         backend.generate([_req("always:1")])
     assert SECRET not in str(err.value)
     assert server.calls["always:1"] == 3
@@ -134,7 +164,7 @@ def test_concurrency_is_bounded(server, monkeypatch):
 
 
 def test_samples_get_distinct_seeds_and_cache_hits_skip_the_server(server, monkeypatch, tmp_path):
-    backend = CachedBackend(_backend(server, monkeypatch), ResponseCache(tmp_path / "c.sqlite"))
+    backend = CachedGenerator(_backend(server, monkeypatch), ResponseCache(tmp_path / "c.sqlite"))
     first = backend.generate([_req("ok:2", 0), _req("ok:2", 1)])
     assert first[0].text != first[1].text  # seed differs per sample index
     again = backend.generate([_req("ok:2", 0), _req("ok:2", 1), _req("ok:3")])
@@ -145,5 +175,52 @@ def test_samples_get_distinct_seeds_and_cache_hits_skip_the_server(server, monke
 
 def test_missing_key_for_a_hosted_api_is_an_error(monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    with pytest.raises(BackendError, match="set the NO_SUCH_KEY_VAR environment variable"):
-        OpenAIBackend("gpt", base_url=None, api_key_env="NO_SUCH_KEY_VAR")
+    with pytest.raises(GenerationError, match="set the NO_SUCH_KEY_VAR environment variable"):
+        OpenAIGenerator("gpt", base_url=None, api_key_env="NO_SUCH_KEY_VAR")
+
+
+def test_loglikelihood_retries_a_5xx_and_reads_echoed_logprobs(monkeypatch):
+    import httpx
+
+    calls: Counter[str] = Counter()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        prompt = json.loads(request.content)["prompt"]
+        calls[prompt] += 1
+        if calls[prompt] == 1:
+            return httpx.Response(503, json={"error": {"message": "warming up"}})
+        cut = prompt.rindex(" ")
+        lp = {
+            "tokens": [prompt[:cut], prompt[cut:]],
+            "text_offset": [0, cut],
+            "token_logprobs": [None, -0.25],
+            "top_logprobs": [None, {prompt[cut:]: -0.25}],
+        }
+        choice = {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": lp}
+        return httpx.Response(
+            200,
+            json={
+                "id": "c",
+                "object": "text_completion",
+                "created": 0,
+                "model": "m",
+                "choices": [choice],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3},
+            },
+        )
+
+    client = OpenAIGenerator(
+        "m",
+        "http://fake/v1",
+        None,
+        retry_initial_s=0.0,
+        retry_max_s=0.0,
+        price_prompt_per_1k=1.0,
+        transport=httpx.MockTransport(handle),
+    )
+    assert client.loglikelihood([("Q:", [" A", " B"]), ("R:", [" C"])]) == [
+        [(-0.25, True), (-0.25, True)],
+        [(-0.25, True)],
+    ]
+    assert client.stats["retries"] == 3 and client.stats["prompt_tokens"] == 9
+    assert client.stats["cost_usd_micro"] == 9000

@@ -1,4 +1,4 @@
-"""The one generation interface every backend implements: chat requests in, completions out."""
+"""The one generation interface: chat requests in, generations out; log-likelihood where it can."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from generation.errors import GenerationError
+
+# (context, continuations) -> per continuation (summed log-prob, is-greedy)
+LoglikRequest = tuple[str, list[str]]
+LoglikResult = list[tuple[float, bool]]
+
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling parameters shared by all backends."""
+    """Sampling parameters shared by all generators."""
 
     temperature: float = 0.7
     top_p: float = 0.95
@@ -34,7 +40,7 @@ class Request:
 
 @dataclass
 class Generation:
-    """One backend response."""
+    """One generator response."""
 
     text: str
     finish_reason: str | None = "stop"
@@ -56,10 +62,13 @@ class Generation:
         return cls(**json.loads(payload), cached=True)
 
 
-def request_key(backend: str, model: str, request: Request) -> str:
-    """sha256 of everything that determines a response: backend, model, prompt, sampling, seed."""
+def request_key(kind: str, model: str, request: Request) -> str:
+    """sha256 of everything that determines a response: generator, model, prompt, sampling, seed.
+
+    It keys the response caches (data/synth/cache) and seeds the kb teacher: never change it.
+    """
     payload = {
-        "backend": backend,
+        "backend": kind,
         "model": model,
         "messages": request.messages,
         "sampling": asdict(request.sampling),
@@ -71,8 +80,11 @@ def request_key(backend: str, model: str, request: Request) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class Backend(ABC):
-    """A text generator. `kind` names the implementation, `model` the weights or teacher."""
+class Generator(ABC):
+    """A text generator. `kind` names the implementation, `model` the weights or teacher.
+
+    `stats` counts run-dependent things (calls, retries, tokens, cost): MLflow material.
+    """
 
     kind: str = "base"
 
@@ -84,7 +96,11 @@ class Backend(ABC):
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """One Generation per request, in order."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+    def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
+        """Per request, (log-prob, is-greedy) of every continuation after the context."""
+        raise GenerationError(f"{self.kind} generator ({self.model}): no log-likelihood")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release resources (threads, GPU memory)."""
 
 

@@ -1,4 +1,7 @@
-"""The kb teacher: answers HPO questions from the knowledge base; `error_rate` makes it noisy."""
+"""The kb teacher: answers HPO questions from the knowledge base; `error_rate` makes it noisy.
+
+A synth thing (it reads the knowledge base) behind the generation interface, like any LLM.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from synth.backends.base import Backend, Generation, Request, request_key
-from synth.kb import KnowledgeBase
+from generation import Generation, Generator, Request, request_key
+
+from synth.knowledge_base import KnowledgeBase
 
 UNKNOWN = "I cannot answer this from the Human Phenotype Ontology."
 
@@ -52,8 +56,10 @@ def mc_rationale(kb: KnowledgeBase, meta: dict[str, Any], letter: str, detailed:
         text = f"{disease.name} is characterised by {_names(kb, shared)}, which fits this patient."
         if detailed:
             others = [o for k, o in meta["option_ids"].items() if k != letter and o in kb.diseases]
-            text += (f" The other options ({'; '.join(kb.diseases[o].name for o in others)}) "
-                     "share some of these features but do not account for all of them.")  # fmt: skip
+            text += (
+                f" The other options ({'; '.join(kb.diseases[o].name for o in others)}) "
+                "share some of these features but do not account for all of them."
+            )
             if meta.get("negative"):
                 text += f" The absence of {_names(kb, meta['negative'])} also argues against them."
         return text
@@ -83,7 +89,8 @@ def definition_answer(kb: KnowledgeBase, term_id: str, detailed: bool) -> str:
     term = kb.terms[term_id]
     text = f"'{term.name}' means: {term.definition}"
     if detailed and term.parents and term.parents[0] in kb.terms:
-        text += f" In the Human Phenotype Ontology it is a subclass of '{kb.terms[term.parents[0]].name}'."
+        parent = kb.terms[term.parents[0]].name
+        text += f" In the Human Phenotype Ontology it is a subclass of '{parent}'."
     return text
 
 
@@ -95,9 +102,13 @@ def option_label(kb: KnowledgeBase, option_id: str) -> str:
 
 
 def teacher_answer(
-    kb: KnowledgeBase, meta: dict[str, Any], rng: random.Random, error_rate: float, detailed: bool,
+    kb: KnowledgeBase,
+    meta: dict[str, Any],
+    rng: random.Random,
+    error_rate: float,
+    detailed: bool,
     style: str = "letter",
-) -> str:  # fmt: skip
+) -> str:
     """Solve a question from the knowledge base; with probability `error_rate` answer wrongly."""
     wrong = rng.random() < error_rate
     if meta["kind"] == "definition":
@@ -130,8 +141,9 @@ def teacher_answer(
 
 
 # The teacher's revision: part of its model name, so of every cache key and sampling seed. Bump it
-# when a change to this module or `synth.kb` changes what the teacher answers (the snapshot test in
-# tests/synth/test_kb_teacher.py fails then); a change of layout, names or place changes nothing.
+# when a change to this module or `synth.knowledge_base` changes what the teacher answers (the
+# snapshot test in tests/synth/test_kb_teacher.py fails then); a change of layout, names or place
+# changes nothing.
 KB_TEACHER_REVISION = "2"
 
 
@@ -145,15 +157,20 @@ def teacher_fingerprint(kb: KnowledgeBase) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
-class KbBackend(Backend):
+class KbTeacher(Generator):
     """Deterministic given the request (seed and sample included), like a seeded LLM."""
 
     kind = "kb"
 
     def __init__(
-        self, kb: KnowledgeBase, error_rate: float = 0.0, detail_rate: float = 0.5,
-        latency_s: float = 0.0, model: str | None = None, answer_style: str = "letter",
-    ) -> None:  # fmt: skip
+        self,
+        kb: KnowledgeBase,
+        error_rate: float = 0.0,
+        detail_rate: float = 0.5,
+        latency_s: float = 0.0,
+        model: str | None = None,
+        answer_style: str = "letter",
+    ) -> None:
         name = model or ("kb" if error_rate == 0 else f"kb-noisy-{error_rate:g}")
         style = "" if answer_style == "letter" else f"+{answer_style}"
         super().__init__(f"{name}{style}@{teacher_fingerprint(kb)}")
@@ -184,6 +201,9 @@ class KbBackend(Backend):
                 reason = "stop"
             self.stats["calls"] += 1
             prompt_tokens = sum(len(m["content"].split()) for m in request.messages)
-            out.append(Generation(text, reason, prompt_tokens, len(text.split()),
-                                  time.perf_counter() - start))  # fmt: skip
+            out.append(
+                Generation(
+                    text, reason, prompt_tokens, len(text.split()), time.perf_counter() - start
+                )
+            )
         return out

@@ -35,7 +35,7 @@ class Disease:
 
     @cached_property
     def phenotype_ids(self) -> frozenset[str]:
-        """HPO ids of the annotated phenotypes (computed once: the hot path of distractor search)."""
+        """HPO ids of the annotated phenotypes (computed once: distractor search's hot path)."""
         return frozenset(p.hpo_id for p in self.phenotypes)
 
 
@@ -161,6 +161,11 @@ class KnowledgeBase:
         return unique
 
 
+def read_diseases(path: Path) -> pl.DataFrame:
+    """The HPO disease table (data/interim/hpo_diseases.parquet): its one reader here."""
+    return pl.read_parquet(path)
+
+
 def load_kb(
     diseases_path: Path,
     terms_path: Path,
@@ -171,8 +176,9 @@ def load_kb(
     for path in (diseases_path, terms_path):
         if not Path(path).exists():
             raise DataCoreError(f"{path}: missing (run `uv run dvc repro ingest` first)")
+    disease_rows = read_diseases(diseases_path)
     diseases: dict[str, Disease] = {}
-    for row in pl.read_parquet(diseases_path).iter_rows(named=True):
+    for row in disease_rows.iter_rows(named=True):
         phenos, onsets, seen = [], [], set()
         for p in row["phenotypes"] or []:
             if p["aspect"] == "C" and p["name"]:
@@ -182,12 +188,13 @@ def load_kb(
             seen.add(p["hpo_id"])
             phenos.append(Phenotype(p["hpo_id"], p["name"], p["frequency"], p["onset"]))
         if len(phenos) >= min_phenotypes:
-            diseases[row["id"]] = Disease(row["id"], row["name"], tuple(phenos), tuple(onsets),
-                                          tuple(row["genes"] or ()))  # fmt: skip
+            diseases[row["id"]] = Disease(
+                row["id"], row["name"], tuple(phenos), tuple(onsets), tuple(row["genes"] or ())
+            )
     terms = {
         row["id"]: Term(row["id"], row["name"], row["definition"], tuple(row["parents"] or ()))
         for row in pl.read_parquet(terms_path).iter_rows(named=True)
     }
     domain_cfg = domain_cfg or KnowledgeDomainConfig()
-    domain = domain_parts(pl.read_parquet(diseases_path), domain_cfg)
+    domain = domain_parts(disease_rows, domain_cfg)
     return KnowledgeBase(diseases, terms, domain, domain_cfg)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from synth.backends.base import Backend, Generation, Request, request_key
+from generation.interface import Generation, Generator, Request, request_key
 
 
 class ResponseCache:
@@ -55,16 +55,16 @@ class ResponseCache:
         self._db.close()
 
 
-class CachedBackend(Backend):
+class CachedGenerator(Generator):
     """Wraps a backend: hits come from the cache, misses are generated then stored one by one."""
 
-    def __init__(self, inner: Backend, cache: ResponseCache) -> None:
+    def __init__(self, inner: Generator, cache: ResponseCache) -> None:
         super().__init__(inner.model)
         self.inner, self.cache = inner, cache
         self.kind = inner.kind
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        """Serve from cache where possible; only misses reach the wrapped backend."""
+        """Serve from cache where possible; only misses reach the wrapped generator."""
         keys = [request_key(self.inner.kind, self.inner.model, r) for r in requests]
         hits = self.cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in hits]
@@ -79,6 +79,6 @@ class CachedBackend(Backend):
         return [hits[k] if k in hits else results[i] for i, k in enumerate(keys)]
 
     def close(self) -> None:
-        """Close the wrapped backend and the cache."""
+        """Close the wrapped generator and the cache."""
         self.inner.close()
         self.cache.close()

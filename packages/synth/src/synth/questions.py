@@ -6,7 +6,7 @@ import random
 import string
 from typing import Any
 
-from synth.kb import Disease, KnowledgeBase
+from synth.knowledge_base import Disease, KnowledgeBase
 
 LETTERS = string.ascii_uppercase
 
@@ -59,10 +59,15 @@ def vignette_text(kb: KnowledgeBase, meta: dict[str, Any]) -> str:
 
 
 def diagnosis_item(
-    kb: KnowledgeBase, disease_id: str, rng: random.Random, n_options: int, n_findings: int,
-    scope: str = "train", pool: int = 12,
-) -> dict[str, Any] | None:  # fmt: skip
-    """A diagnosis vignette: findings of one disease, distractors (of `scope`) sharing phenotypes."""
+    kb: KnowledgeBase,
+    disease_id: str,
+    rng: random.Random,
+    n_options: int,
+    n_findings: int,
+    scope: str = "train",
+    pool: int = 12,
+) -> dict[str, Any] | None:
+    """A diagnosis vignette: one disease's findings, distractors (of `scope`) sharing phenotypes."""
     disease = kb.diseases[disease_id]
     findings = pick_findings(disease, n_findings, rng)
     others = kb.distractor_diseases(disease_id, findings, n_options - 1, rng, scope, pool)
@@ -70,8 +75,13 @@ def diagnosis_item(
         return None
     labels = {d: kb.diseases[d].name for d in [disease_id, *others]}
     options, option_ids, letter = _shuffle_options(disease_id, others, labels, rng)
-    meta = {"kind": "diagnosis", "subject": disease_id, "findings": findings,
-            "option_ids": option_ids, "gold": disease.name}  # fmt: skip
+    meta = {
+        "kind": "diagnosis",
+        "subject": disease_id,
+        "findings": findings,
+        "option_ids": option_ids,
+        "gold": disease.name,
+    }
     return {"question": vignette_text(kb, meta), "options": options, "answer": letter, "meta": meta}
 
 
@@ -95,8 +105,13 @@ def phenotype_item(
         return None
     options, option_ids, letter = _shuffle_options(answer, others, labels, rng)
     question = f"Which of the following is a characteristic clinical feature of {disease.name}?"
-    meta = {"kind": "phenotype", "subject": disease_id, "option_ids": option_ids,
-            "gold": labels[answer], "answer_id": answer}  # fmt: skip
+    meta = {
+        "kind": "phenotype",
+        "subject": disease_id,
+        "option_ids": option_ids,
+        "gold": labels[answer],
+        "answer_id": answer,
+    }
     return {"question": question, "options": options, "answer": letter, "meta": meta}
 
 
@@ -120,10 +135,17 @@ def hierarchy_item(
     if len(set(labels.values())) < n_options:
         return None
     options, option_ids, letter = _shuffle_options(parent, others, labels, rng)
-    question = (f"In the Human Phenotype Ontology, '{term.name}' is a subclass of which of the "
-                "following terms?")  # fmt: skip
-    meta = {"kind": "hierarchy", "subject": term_id, "option_ids": option_ids,
-            "gold": labels[parent], "answer_id": parent}  # fmt: skip
+    question = (
+        f"In the Human Phenotype Ontology, '{term.name}' is a subclass of which of the "
+        "following terms?"
+    )
+    meta = {
+        "kind": "hierarchy",
+        "subject": term_id,
+        "option_ids": option_ids,
+        "gold": labels[parent],
+        "answer_id": parent,
+    }
     return {"question": question, "options": options, "answer": letter, "meta": meta}
 
 
@@ -155,6 +177,11 @@ def definition_mc_item(
         return None
     options, option_ids, letter = _shuffle_options(term_id, others, labels, rng)
     question = f'Which term matches this definition: "{term.definition}"'
-    meta = {"kind": "definition_mc", "subject": term_id, "option_ids": option_ids,
-            "gold": term.name, "answer_id": term_id}  # fmt: skip
+    meta = {
+        "kind": "definition_mc",
+        "subject": term_id,
+        "option_ids": option_ids,
+        "gold": term.name,
+        "answer_id": term_id,
+    }
     return {"question": question, "options": options, "answer": letter, "meta": meta}

@@ -1,0 +1,11 @@
+"""The one error type of the generation layer: one clear line for the stage runner, no secrets."""
+
+from data_core.errors import DataCoreError
+
+
+class GenerationError(DataCoreError):
+    """A generator cannot be built (missing library, GPU, key) or failed after its retries."""
+
+
+class MalformedResponse(GenerationError):
+    """A server answered 200 with a body that is not a usable completion (retried)."""

@@ -1,0 +1,202 @@
+"""The one OpenAI-compatible client (OpenAI, vLLM serve, SGLang, llama.cpp): async, bounded
+concurrency, tenacity retries on transient failures, token and cost accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+import openai
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from generation.errors import GenerationError, MalformedResponse
+from generation.interface import Generation, Generator, LoglikRequest, LoglikResult, Request
+
+# Transient failures only: a 4xx (bad request, unsupported echo) will not get better by retrying.
+RETRYABLE = (
+    openai.RateLimitError,  # 429
+    openai.InternalServerError,  # 5xx
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    openai.APIResponseValidationError,
+    json.JSONDecodeError,
+    MalformedResponse,
+)
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def api_key(env: str | None, required: bool) -> str:
+    """The key, from the environment only; local servers ignore it but want a non-empty one."""
+    key = os.environ.get(env) if env else None
+    if not key and required:
+        raise GenerationError(f"openai client: set the {env} environment variable")
+    return key or "not-needed"
+
+
+class OpenAIGenerator(Generator):
+    """Chat completions for generation; completions echo + logprobs for log-likelihood.
+
+    `require_key`: fail at construction when the key variable is unset (hosted APIs).
+    `transport`: an httpx transport (tests use a fake server in-process).
+    """
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        price_prompt_per_1k: float = 0.0,
+        price_completion_per_1k: float = 0.0,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 20.0,
+        *,
+        require_key: bool | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(model)
+        required = base_url is None if require_key is None else require_key
+        self._api_key = api_key(api_key_env, required)
+        self.base_url, self.concurrency, self.timeout_s = base_url, concurrency, timeout_s
+        self.max_retries = max_retries
+        self.prices = (price_prompt_per_1k, price_completion_per_1k)
+        self.retry_wait = (retry_initial_s, retry_max_s)
+        self._transport = transport
+
+    def __repr__(self) -> str:  # the key never appears in logs or tracebacks
+        return f"OpenAIGenerator(model={self.model!r}, base_url={self.base_url!r})"
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        """Run the requests concurrently (at most `concurrency` in flight)."""
+        return asyncio.run(self._run_all(self._chat, list(requests)))
+
+    def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
+        """Needs a server echoing prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
+        flat = [(ctx, cont) for ctx, conts in requests for cont in conts]
+        scores = iter(asyncio.run(self._run_all(self._echo, flat)))
+        return [[next(scores) for _ in conts] for _, conts in requests]
+
+    async def _run_all(
+        self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]], items: list[T]
+    ) -> list[U]:
+        http = httpx.AsyncClient(transport=self._transport) if self._transport else None
+        client = openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=0,  # tenacity retries, with our own policy and accounting
+            http_client=http,
+        )
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(item: T) -> U:
+            async with gate:
+                return await self._retrying(call, client, item)
+
+        try:
+            return list(await asyncio.gather(*(bounded(i) for i in items)))
+        finally:
+            await client.close()
+
+    async def _retrying(
+        self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]], client: Any, item: T
+    ) -> U:
+        initial, most = self.retry_wait
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential_jitter(multiplier=initial, max=most, jitter=initial),
+            retry=retry_if_exception(lambda exc: isinstance(exc, RETRYABLE)),
+            before_sleep=lambda state: self.stats.update(["retries"]),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await call(client, item)
+        except RETRYABLE as exc:
+            raise GenerationError(
+                f"openai client ({self.model}): gave up after {self.max_retries + 1} attempts: "
+                f"{type(exc).__name__}"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise GenerationError(f"openai client ({self.model}): HTTP {exc.status_code}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _chat(self, client: openai.AsyncOpenAI, request: Request) -> Generation:
+        start = time.perf_counter()
+        self.stats["calls"] += 1
+        response = await client.chat.completions.create(
+            model=self.model,
+            messages=request.messages,  # type: ignore[arg-type]
+            temperature=request.sampling.temperature,
+            top_p=request.sampling.top_p,
+            max_tokens=request.sampling.max_tokens,
+            seed=request.seed * 1009
+            + request.sample,  # distinct samples, reproducible if supported
+        )
+        if not getattr(response, "choices", None) or response.choices[0].message is None:
+            raise MalformedResponse("no choices in the response")
+        choice = response.choices[0]
+        if choice.message.content is None:
+            raise MalformedResponse("choice without content")
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else None
+        completion_tokens = usage.completion_tokens if usage else None
+        cost = self._account(prompt_tokens or 0, completion_tokens or 0)
+        return Generation(
+            choice.message.content,
+            choice.finish_reason,
+            prompt_tokens,
+            completion_tokens,
+            time.perf_counter() - start,
+            cost,
+        )
+
+    def _account(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Count tokens and cost (USD) in `stats`; returns this call's cost."""
+        cost = (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1000
+        self.stats.update({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens})
+        self.stats["cost_usd_micro"] += round(cost * 1e6)
+        return cost
+
+    async def _echo(self, client: openai.AsyncOpenAI, pair: tuple[str, str]) -> tuple[float, bool]:
+        ctx, cont = pair
+        self.stats["calls"] += 1
+        try:
+            response = await client.completions.create(
+                model=self.model, prompt=ctx + cont, max_tokens=0, echo=True, logprobs=1
+            )
+        except (
+            openai.BadRequestError,
+            openai.NotFoundError,
+            openai.UnprocessableEntityError,
+        ) as exc:
+            # what a server without echo answers
+            raise GenerationError(
+                f"model {self.model!r}: the server does not return prompt logprobs "
+                "(completions echo=True, logprobs); use a generation scorer "
+                f"(HTTP {exc.status_code})"
+            ) from None
+        lp = response.choices[0].logprobs if response.choices else None
+        if lp is None or not lp.text_offset:
+            raise GenerationError(f"model {self.model!r}: server returned no prompt logprobs")
+        if response.usage:
+            self._account(response.usage.prompt_tokens, 0)
+        first = next(i for i, off in enumerate(lp.text_offset) if off >= len(ctx))
+        tokens = lp.token_logprobs[first:]
+        greedy = all(
+            max(top.values()) <= v + 1e-9
+            for top, v in zip(lp.top_logprobs[first:], tokens, strict=True)
+            if top
+        )
+        return float(sum(tokens)), bool(greedy)

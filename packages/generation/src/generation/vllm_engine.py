@@ -1,0 +1,88 @@
+"""The one vLLM engine (GPU hosts, tensor parallel); vLLM is imported only when it is chosen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from generation.errors import GenerationError
+from generation.interface import Generation, Generator, Request
+
+INSTALL = "install the gpu extra: uv sync --extra gpu"
+
+
+def require_vllm() -> Any:
+    """The vllm module, or a one-line error saying what to install (checked at build time)."""
+    try:
+        import vllm
+    except ImportError:
+        raise GenerationError(
+            f"the vllm backend needs vLLM, which is not installed; {INSTALL}"
+        ) from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise GenerationError("the vllm backend needs a CUDA GPU; none is visible here")
+    return vllm
+
+
+def load_vllm(path: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9) -> Any:
+    """A `vllm.LLM` over a local model path, sharded over `tensor_parallel_size` GPUs."""
+    vllm = require_vllm()
+    return vllm.LLM(
+        model=path,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        trust_remote_code=False,
+    )
+
+
+class VllmGenerator(Generator):
+    """`vllm.LLM` chat generation; each request carries its own seeded sampling params."""
+
+    kind = "vllm"
+
+    def __init__(
+        self, path: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9
+    ) -> None:
+        super().__init__(path)
+        self._vllm = require_vllm()
+        self.llm = load_vllm(path, tensor_parallel_size, gpu_memory_utilization)
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        """One engine call for the whole list (vLLM batches continuously)."""
+        if not requests:
+            return []
+        params = [
+            self._vllm.SamplingParams(
+                temperature=r.sampling.temperature,
+                top_p=r.sampling.top_p,
+                max_tokens=r.sampling.max_tokens,
+                seed=r.seed * 1009 + r.sample,
+            )
+            for r in requests
+        ]
+        start = time.perf_counter()
+        outputs = self.llm.chat(
+            [r.messages for r in requests], sampling_params=params, use_tqdm=True
+        )
+        per_request = (time.perf_counter() - start) / len(requests)
+        self.stats["calls"] += len(requests)
+        out = []
+        for result in outputs:
+            first = result.outputs[0]
+            out.append(
+                Generation(
+                    first.text,
+                    first.finish_reason,
+                    len(result.prompt_token_ids),
+                    len(first.token_ids),
+                    per_request,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        """Free the engine (and its GPU memory)."""
+        del self.llm
