@@ -17,6 +17,8 @@ from evals.config import EvaluateConfig, ReportConfig
 from evals.report import write_report
 from evals.runner import evaluate
 
+from tests.evals.fixtures_tasks import evaluate_config, with_tasks
+
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ["Leaderboard", "Accuracy per recipe stage", "MMLU medical subjects",
             "Reward models: accuracy per preference category", "Data funnel",
@@ -49,7 +51,7 @@ def _metrics_files(root: Path) -> None:
 def test_evaluate_then_report(eval_files, tiny_model):
     root = eval_files
     params = _params(tiny_model)
-    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    cfg = evaluate_config(params)
     result = evaluate(cfg, root)
     m = result.metrics
     assert set(m["models"]) == {"base", "sft"}
@@ -109,12 +111,12 @@ def test_evaluate_then_report(eval_files, tiny_model):
 def test_config_errors_name_the_key(tiny_model):
     bad = _params(tiny_model)
     bad["evaluate"]["tasks"].append({"name": "medqa_typo"})
-    with pytest.raises(ConfigError, match=r"evaluate\.tasks\[4\]\.name: unknown task 'medqa_typo'"):
-        parse_section(bad, "evaluate", EvaluateConfig)
+    with pytest.raises(ConfigError, match=r"evaluate: tasks\[4\]\.name: unknown task 'medqa_typo'"):
+        evaluate_config(bad)
     bad = _params(tiny_model)
     bad["evaluate"]["modles"] = []
     with pytest.raises(ConfigError, match=r"evaluate\.modles: unknown key"):
-        parse_section(bad, "evaluate", EvaluateConfig)
+        evaluate_config(bad)
 
 
 def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, tiny_model,
@@ -128,7 +130,7 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
     ]  # fmt: skip
     dup = {**params["evaluate"], "tasks": [{"name": "medqa"}, {"name": "medqa"}]}
     with pytest.raises(ConfigError, match=r"distinct `label`s: \['medqa', 'medqa'\]"):
-        parse_section({"evaluate": dup}, "evaluate", EvaluateConfig)
+        evaluate_config({"evaluate": dup})
     seen = []
     real = runner._score
 
@@ -137,7 +139,7 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
         return real(backend, spec, run, items, prompts, chat, cfg)
 
     monkeypatch.setattr(runner, "_score", spy)
-    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    result = evaluate(evaluate_config(params), eval_files)
     m = result.metrics
     assert set(m["models"]["base"]) == {"medqa", "medqa_chat_gen"}
     assert m["tasks"]["medqa_chat_gen"] == {"task": "medqa", "items": 6, "scorer": "generate",
@@ -153,7 +155,7 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
 def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_model):
     params = _params(tiny_model)
     (eval_files / "data/synth/heldout_eval.parquet").unlink()
-    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    cfg = evaluate_config(params)
     with pytest.raises(SourceError, match=r"heldout_eval\.parquet: eval items file not found"):
         evaluate(cfg, eval_files)
     params["evaluate"]["tasks"] = [
@@ -162,7 +164,7 @@ def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_
     ]
     params["evaluate"]["models"] = params["evaluate"]["models"][:1]
     params["evaluate"]["comparisons"] = []
-    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    result = evaluate(evaluate_config(params), eval_files)
     assert result.skipped == ["hpo_diagnosis"] and list(result.metrics["models"]["base"]) == [
         "medqa"
     ]
@@ -172,7 +174,7 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
     root = eval_files
     params = _params(tiny_model)
     params["evaluate"]["tasks"] = [{"name": "medqa", "limit": 6}, {"name": "mmlu_medical"}]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(yaml.safe_dump(with_tasks(params)))
     _metrics_files(root)
     env = {
         "PATH": "/usr/bin:/bin",
@@ -188,7 +190,7 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
     assert re.search(r"base.*sft", (root / "reports/summary.md").read_text(), re.S)
     # a bad params file: one clear line, exit code 2
     params["evaluate"]["tasks"] = [{"name": "medqa", "scorer": "vote"}]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(yaml.safe_dump(with_tasks(params)))
     done = subprocess.run([sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert done.returncode == 2 and "evaluate.tasks[0].scorer" in done.stderr
@@ -234,7 +236,7 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
             "bootstrap": {"resamples": 100},
         }
     }
-    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    evaluate(evaluate_config(params), eval_files)
     # (the chat flag _score gets means "a fresh assistant turn": hpo_diagnosis prefills it)
     assert set(seen) == {
         ("base", False, "hpo_diagnosis"),
@@ -274,19 +276,19 @@ def test_a_task_run_can_be_limited_to_some_models(eval_files, tiny_model):
             "bootstrap": {"resamples": 100},
         }
     }
-    m = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files).metrics
+    m = evaluate(evaluate_config(params), eval_files).metrics
     assert set(m["models"]["base"]) == {"medqa", "hpo_diagnosis"}
     assert set(m["models"]["sft"]) == {"hpo_diagnosis"}
     assert set(m["comparisons"]["sft_vs_base"]) == {"hpo_diagnosis"}
     params["evaluate"]["tasks"][0]["models"] = ["nobody"]
     with pytest.raises(ConfigError, match="unknown models"):
-        parse_section(params, "evaluate", EvaluateConfig)
+        evaluate_config(params)
 
 
 def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(tiny_model):
     from evals.config import DevEvalConfig
 
-    base = parse_section(_params(tiny_model), "evaluate", EvaluateConfig)
+    base = evaluate_config(_params(tiny_model))
     dev = DevEvalConfig(
         models=["sft"],
         tasks=[{"name": "hpo_diagnosis_dev", "label": "d"}],
@@ -341,7 +343,7 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
             "bootstrap": {"resamples": 100},
         }
     }
-    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    evaluate(evaluate_config(params), eval_files)
     first = items[0].id
     assert seen["base", "hpo_diagnosis"][0].endswith("\nAnswer:")  # the natural cloze: no prefill
     assert seen["sft", "hpo_diagnosis"][0].endswith(

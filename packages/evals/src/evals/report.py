@@ -189,7 +189,7 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     for rel in [cfg.reward_metrics, *cfg.funnel_metrics, "params.yaml"]:
         if (root / rel).exists():
             files[rel] = file_digest(root / rel)
-    pred_dir = root / "data/eval/predictions"
+    pred_dir = root / cfg.predictions_dir
     for p in sorted(pred_dir.glob("*.parquet")) if pred_dir.exists() else []:
         files[p.relative_to(root).as_posix()] = file_digest(p)
     ctx["digests"] = {
