@@ -13,7 +13,7 @@ import yaml
 from data_core.config import parse_section
 from data_core.errors import ConfigError, SourceError
 from evals import runner
-from evals.config import EvaluateConfig, ReportConfig
+from evals.config import ReportConfig
 from evals.report import write_report
 from evals.runner import evaluate
 
