@@ -1,4 +1,4 @@
-"""DVC stage `diagnose`: held-out predictions -> metrics/diagnosis.json (why items are right or wrong)."""
+"""DVC stage `diagnose`: held-out predictions -> metrics/diagnosis.json (why items are right)."""
 
 from pathlib import Path
 

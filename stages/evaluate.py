@@ -1,4 +1,4 @@
-"""DVC stage `evaluate`: every model x every task -> data/eval/predictions/*.parquet, metrics/eval.json."""
+"""DVC stage `evaluate`: every model x every task -> predictions (Parquet), metrics/eval.json."""
 
 from pathlib import Path
 

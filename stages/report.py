@@ -1,4 +1,4 @@
-"""DVC stage `report`: metrics files + predictions + MLflow histories -> reports/report.html, summary.md."""
+"""DVC stage `report`: metrics, predictions, MLflow histories -> reports/report.html, summary.md."""
 
 from pathlib import Path
 

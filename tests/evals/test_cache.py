@@ -14,12 +14,15 @@ from tests.evals.fixtures_tasks import evaluate_config
 
 def _cfg(model_dir, **extra) -> EvaluateConfig:
     section = {
-        "models": [{"name": "base", "path": str(model_dir)}, {"name": "sft", "path": str(model_dir)}],
+        "models": [
+            {"name": "base", "path": str(model_dir)},
+            {"name": "sft", "path": str(model_dir)},
+        ],
         "tasks": [{"name": "medqa"}, {"name": "hpo_diagnosis", "choices": "texts"}],
         "comparisons": [["base", "sft"]],
         "bootstrap": {"resamples": 200, "seed": 0},
         **extra,
-    }  # fmt: skip
+    }
     return evaluate_config({"evaluate": section})
 
 

@@ -64,8 +64,12 @@ def test_the_medqa_file_under_a_new_name_gets_the_builtin_medqa_predictions(
 
 
 def test_declared_fields_are_checked_and_used(tiny_model: Path):
-    params = {"evaluate": {"models": [{"name": "base", "path": str(tiny_model)}],
-                           "tasks": [{"name": "medqa"}]}}  # fmt: skip
+    params = {
+        "evaluate": {
+            "models": [{"name": "base", "path": str(tiny_model)}],
+            "tasks": [{"name": "medqa"}],
+        }
+    }
     cfg = evaluate_config(params)
     assert cfg.catalog["mmlu_medical"].group_by == "subject"
     assert cfg.catalog["hpo_diagnosis"].prefill == "answer_prefix"

@@ -20,22 +20,36 @@ from evals.runner import evaluate
 from tests.evals.fixtures_tasks import evaluate_config, with_tasks
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ["Leaderboard", "Accuracy per recipe stage", "MMLU medical subjects",
-            "Reward models: accuracy per preference category", "Data funnel",
-            "Training curves (MLflow)", "Contamination summary", "Data and parameter digests"]  # fmt: skip
+SECTIONS = [
+    "Leaderboard",
+    "Accuracy per recipe stage",
+    "MMLU medical subjects",
+    "Reward models: accuracy per preference category",
+    "Data funnel",
+    "Training curves (MLflow)",
+    "Contamination summary",
+    "Data and parameter digests",
+]
 
 
 def _params(model_dir: Path) -> dict:
     return {
         "evaluate": {
-            "models": [{"name": "base", "path": str(model_dir)}, {"name": "sft", "path": str(model_dir)}],
-            "tasks": [{"name": "medqa"}, {"name": "mmlu_medical", "num_fewshot": 2},
-                      {"name": "hpo_diagnosis", "choices": "texts"}, {"name": "hpo_definition", "limit": 5}],
+            "models": [
+                {"name": "base", "path": str(model_dir)},
+                {"name": "sft", "path": str(model_dir)},
+            ],
+            "tasks": [
+                {"name": "medqa"},
+                {"name": "mmlu_medical", "num_fewshot": 2},
+                {"name": "hpo_diagnosis", "choices": "texts"},
+                {"name": "hpo_definition", "limit": 5},
+            ],
             "comparisons": [["base", "sft"]],
             "bootstrap": {"resamples": 200, "seed": 0},
         },
         "report": {"funnel_metrics": ["metrics/ingest.json", "metrics/contamination.json"]},
-    }  # fmt: skip
+    }
 
 
 def _metrics_files(root: Path) -> None:
@@ -43,9 +57,14 @@ def _metrics_files(root: Path) -> None:
     (root / "metrics/ingest.json").write_text(
         json.dumps({"total": {"read": 5858, "kept": 5850}, "hpo": {"diseases": 12687}})
     )
-    (root / "metrics/contamination.json").write_text(json.dumps({
-        "instructions": {"read": 79, "kept": 71},
-        "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}}}))  # fmt: skip
+    (root / "metrics/contamination.json").write_text(
+        json.dumps(
+            {
+                "instructions": {"read": 79, "kept": 71},
+                "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}},
+            }
+        )
+    )
 
 
 def test_evaluate_then_report(eval_files, tiny_model):
@@ -119,15 +138,21 @@ def test_config_errors_name_the_key(tiny_model):
         evaluate_config(bad)
 
 
-def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, tiny_model,
-                                                                   monkeypatch):  # fmt: skip
+def test_one_task_run_twice_under_labels_with_its_own_chat_setting(
+    eval_files, tiny_model, monkeypatch
+):
     params = _params(tiny_model)
     params["evaluate"]["chat_template"] = "never"
     params["evaluate"]["tasks"] = [
         {"name": "medqa", "limit": 6},
-        {"name": "medqa", "label": "medqa_chat_gen", "scorer": "generate", "limit": 6,
-         "chat_template": "always"},
-    ]  # fmt: skip
+        {
+            "name": "medqa",
+            "label": "medqa_chat_gen",
+            "scorer": "generate",
+            "limit": 6,
+            "chat_template": "always",
+        },
+    ]
     dup = {**params["evaluate"], "tasks": [{"name": "medqa"}, {"name": "medqa"}]}
     with pytest.raises(ConfigError, match=r"distinct `label`s: \['medqa', 'medqa'\]"):
         evaluate_config({"evaluate": dup})
@@ -142,8 +167,12 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
     result = evaluate(evaluate_config(params), eval_files)
     m = result.metrics
     assert set(m["models"]["base"]) == {"medqa", "medqa_chat_gen"}
-    assert m["tasks"]["medqa_chat_gen"] == {"task": "medqa", "items": 6, "scorer": "generate",
-                                            "num_fewshot": 0}  # fmt: skip
+    assert m["tasks"]["medqa_chat_gen"] == {
+        "task": "medqa",
+        "items": 6,
+        "scorer": "generate",
+        "num_fewshot": 0,
+    }
     assert set(m["comparisons"]["sft_vs_base"]) == {"medqa", "medqa_chat_gen"}
     assert (eval_files / "data/eval/predictions/sft__medqa_chat_gen.parquet").exists()
     by_key = {k: (chat, prompt) for k, chat, prompt in seen}
@@ -182,8 +211,13 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
         "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
     }
     for stage in ("evaluate", "report"):
-        done = subprocess.run([sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(root)],
-                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(root)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((root / "metrics/eval.json").read_text())
     assert metrics["tasks"]["medqa"]["items"] == 6
@@ -191,8 +225,13 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
     # a bad params file: one clear line, exit code 2
     params["evaluate"]["tasks"] = [{"name": "medqa", "scorer": "vote"}]
     (root / "params.yaml").write_text(yaml.safe_dump(with_tasks(params)))
-    done = subprocess.run([sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 2 and "evaluate.tasks[0].scorer" in done.stderr
 
 

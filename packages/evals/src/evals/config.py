@@ -1,4 +1,4 @@
-"""Typed views of the `evaluate:`, `dev_eval:`, `diagnose:` and `report:` sections of params.yaml."""
+"""Typed views of the evaluate, dev_eval, diagnose and report sections of params.yaml."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ class DiagnoseConfig(Strict):
 
 
 class DevEvalConfig(Strict):
-    """dev_eval: a few models on the dev tasks, where the recipe is chosen (not the held-out ones)."""
+    """dev_eval: a few models on the dev tasks, where the recipe is chosen (not the held-out)."""
 
     models: list[str] = Field(min_length=1)  # names from evaluate.models
     tasks: list[TaskRun] = Field(min_length=1)

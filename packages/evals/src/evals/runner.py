@@ -197,7 +197,8 @@ def evaluate(
                         f + sep + i.meta.get(spec.prefill, "")
                         for f, i in zip(formatted, items, strict=True)
                     ]
-                # a fresh assistant turn takes the option without a leading space; prefilled text does
+                # a fresh assistant turn takes the option without a leading space; prefilled
+                # text does
                 rows = _score(backend, spec, run, items, formatted, chat and not opened, cfg)
                 cache.put(model.name, run.key, key, rows)
             else:

@@ -1,4 +1,4 @@
-"""Benchmark tasks declared in params.yaml: where the items come from, how they are asked and scored.
+"""Benchmark tasks declared in params.yaml: where the items come from, how they are asked, scored.
 
 A task is data, like an lm-evaluation-harness YAML. A benchmark file is one `ingest.eval_sets` entry
 (`FileTask`): ingest reads it with its data_core reader into data/interim/eval_items.parquet, which
@@ -44,7 +44,7 @@ class TaskSpec(Strict):
 
 
 class FileTask(TaskSpec):
-    """A benchmark file (an `ingest.eval_sets` entry): the reader keys ingest uses, then the task's."""
+    """A benchmark file (an `ingest.eval_sets` entry): the keys ingest reads, then the task's."""
 
     format: str  # a data_core reader (data_core.readers.FORMATS), e.g. medqa
     path: str
