@@ -11,7 +11,7 @@ from data_core.config import load_params, parse_section
 from data_core.io import write_json
 from data_core.paths import stage_paths
 from data_core.tracking import flatten, stage_run
-from evals.config import DevEvalConfig, load_evaluate, with_stage_paths
+from evals.config import DevEvalConfig, load_evaluate, located
 from evals.runner import evaluate
 
 
@@ -20,13 +20,8 @@ def main(root: Path) -> None:
     """Score the configured models on the dev tasks, with evaluate's settings otherwise."""
     params = load_params(root / "params.yaml")
     paths = stage_paths(params, root)
-    dev = parse_section(params, "dev_eval", DevEvalConfig).model_copy(
-        update={
-            "predictions_dir": paths.relative("eval.dev"),
-            "metrics": f"{paths.relative('metrics')}/dev.json",
-        }
-    )
-    cfg = dev.evaluate_config(with_stage_paths(load_evaluate(params), paths))
+    dev = located(parse_section(params, "dev_eval", DevEvalConfig), paths)
+    cfg = dev.evaluate_config(located(load_evaluate(params), paths))
     with stage_run("dev_eval", {"dev_eval": params["dev_eval"]}, root=root) as run:
         result = evaluate(cfg, root)
         metrics = {"models": result.metrics["models"], "comparisons": result.metrics["comparisons"]}

@@ -11,7 +11,7 @@ from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Instruction
 from data_core.tracking import stage_run
 from evals.analysis import diagnose, read_by_base, training_answers
-from evals.config import DiagnoseConfig, load_evaluate, with_stage_paths
+from evals.config import DiagnoseConfig, load_evaluate, located
 from trainers.knowledge import pretrain_documents
 
 
@@ -20,14 +20,8 @@ def main(root: Path) -> None:
     """Split each held-out task's accuracy by what the base read and by SFT-answer distractors."""
     params = load_params(root / "params.yaml")
     paths = stage_paths(params, root)
-    cfg = parse_section(params, "diagnose", DiagnoseConfig).model_copy(
-        update={
-            "sft_set": paths.relative("sets.sft"),
-            "hpo_diseases": paths.relative("interim.hpo_diseases"),
-            "metrics": f"{paths.relative('metrics')}/diagnosis.json",
-        }
-    )
-    ev = with_stage_paths(load_evaluate(params), paths)
+    cfg = located(parse_section(params, "diagnose", DiagnoseConfig), paths)
+    ev = located(load_evaluate(params), paths)
     with stage_run("diagnose", {"diagnose": params["diagnose"]}, root=root) as run:
         items = read_records(root / ev.heldout_items, EvalItem)
         names = {t.key: t.name for t in ev.tasks}

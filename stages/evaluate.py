@@ -7,7 +7,7 @@ from data_core.config import load_params
 from data_core.io import write_json
 from data_core.paths import stage_paths
 from data_core.tracking import flatten, stage_run
-from evals.config import load_evaluate, with_stage_paths
+from evals.config import load_evaluate, located
 from evals.runner import evaluate
 
 
@@ -15,7 +15,7 @@ from evals.runner import evaluate
 def main(root: Path) -> None:
     """Score every model the pipeline produced on every configured benchmark task."""
     params = load_params(root / "params.yaml")
-    cfg = with_stage_paths(load_evaluate(params), stage_paths(params, root))
+    cfg = located(load_evaluate(params), stage_paths(params, root))
     logged = {"evaluate": params["evaluate"], "eval_sets": params["ingest"]["eval_sets"]}
     with stage_run("evaluate", logged, root=root) as run:
         digests = {}

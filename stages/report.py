@@ -6,7 +6,7 @@ from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
 from data_core.paths import stage_paths
 from data_core.tracking import stage_run
-from evals.config import ReportConfig
+from evals.config import ReportConfig, located
 from evals.report import write_report
 
 
@@ -14,18 +14,7 @@ from evals.report import write_report
 def main(root: Path) -> None:
     """Render the self-contained HTML report and the Markdown summary."""
     params = load_params(root / "params.yaml")
-    paths = stage_paths(params, root)
-    metrics = paths.relative("metrics")
-    update = {
-        "html": paths.relative("reports.html"),
-        "markdown": paths.relative("reports.markdown"),
-        "plots_dir": paths.relative("reports.plots"),
-        "predictions_dir": paths.relative("eval.predictions"),
-        "eval_metrics": f"{metrics}/eval.json",
-        "diagnosis_metrics": f"{metrics}/diagnosis.json",
-        "reward_metrics": f"{metrics}/reward_eval.json",
-    }
-    cfg = parse_section(params, "report", ReportConfig).model_copy(update=update)
+    cfg = located(parse_section(params, "report", ReportConfig), stage_paths(params, root))
     with stage_run("report", {"report": params["report"]}, root=root) as run:
         for rel in [cfg.eval_metrics, cfg.reward_metrics, *cfg.funnel_metrics]:
             if (root / rel).exists():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from data_core.config import Strict, parse_section
 from data_core.errors import ConfigError
@@ -11,6 +11,8 @@ from data_core.paths import StagePaths
 from pydantic import Field, model_validator
 
 from evals.tasks import FileTask, Scorer, TaskSpec, task_catalog
+
+C = TypeVar("C", "EvaluateConfig", "DevEvalConfig", "DiagnoseConfig", "ReportConfig")
 
 
 class ModelSpec(Strict):
@@ -198,13 +200,35 @@ def load_evaluate(params: Mapping[str, Any]) -> EvaluateConfig:
         raise ConfigError(str(exc).replace("evaluate.eval_sets", "ingest.eval_sets")) from None
 
 
-def with_stage_paths(cfg: EvaluateConfig, paths: StagePaths) -> EvaluateConfig:
-    """evaluate's inputs and outputs where params `paths:` names them (the stages' view)."""
-    update = {
-        "eval_items": paths.relative("interim.eval_items"),
-        "heldout_items": paths.relative("synth.heldout_eval"),
-        "predictions_dir": paths.relative("eval.predictions"),
-        "cache_dir": paths.relative("eval.cache"),
-        "metrics": f"{paths.relative('metrics')}/eval.json",
+def located(cfg: C, paths: StagePaths) -> C:
+    """A config with its files where params `paths:` names them (the stages' view; the defaults
+    above are the same places, for library use and tests)."""
+    metrics = paths.relative("metrics")
+    where: dict[type, dict[str, str]] = {
+        EvaluateConfig: {
+            "eval_items": paths.relative("interim.eval_items"),
+            "heldout_items": paths.relative("synth.heldout_eval"),
+            "predictions_dir": paths.relative("eval.predictions"),
+            "cache_dir": paths.relative("eval.cache"),
+            "metrics": f"{metrics}/eval.json",
+        },
+        DevEvalConfig: {
+            "predictions_dir": paths.relative("eval.dev"),
+            "metrics": f"{metrics}/dev.json",
+        },
+        DiagnoseConfig: {
+            "sft_set": paths.relative("sets.sft"),
+            "hpo_diseases": paths.relative("interim.hpo_diseases"),
+            "metrics": f"{metrics}/diagnosis.json",
+        },
+        ReportConfig: {
+            "html": paths.relative("reports.html"),
+            "markdown": paths.relative("reports.markdown"),
+            "plots_dir": paths.relative("reports.plots"),
+            "predictions_dir": paths.relative("eval.predictions"),
+            "eval_metrics": f"{metrics}/eval.json",
+            "diagnosis_metrics": f"{metrics}/diagnosis.json",
+            "reward_metrics": f"{metrics}/reward_eval.json",
+        },
     }
-    return cfg.model_copy(update=update)
+    return cfg.model_copy(update=where[type(cfg)])
