@@ -9,8 +9,9 @@ from pathlib import Path
 from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
 from data_core.io import write_json
+from data_core.paths import stage_paths
 from data_core.tracking import flatten, stage_run
-from evals.config import DevEvalConfig, EvaluateConfig
+from evals.config import DevEvalConfig, load_evaluate, located
 from evals.runner import evaluate
 
 
@@ -18,14 +19,15 @@ from evals.runner import evaluate
 def main(root: Path) -> None:
     """Score the configured models on the dev tasks, with evaluate's settings otherwise."""
     params = load_params(root / "params.yaml")
-    dev = parse_section(params, "dev_eval", DevEvalConfig)
-    base = parse_section(params, "evaluate", EvaluateConfig)
-    cfg = dev.evaluate_config(base)
+    paths = stage_paths(params, root)
+    dev = located(parse_section(params, "dev_eval", DevEvalConfig), paths)
+    cfg = dev.evaluate_config(located(load_evaluate(params), paths))
     with stage_run("dev_eval", {"dev_eval": params["dev_eval"]}, root=root) as run:
         result = evaluate(cfg, root)
         metrics = {"models": result.metrics["models"], "comparisons": result.metrics["comparisons"]}
-        write_json(root / dev.metrics, metrics)
+        write_json(root / dev.metrics, metrics)  # results only: committed to git
         run.log_metrics(flatten(metrics))
+        run.log_metrics({f"seconds.{k}": round(v, 3) for k, v in result.seconds.items()})
         run.log_artifact(root / dev.metrics)
 
 

@@ -1,4 +1,4 @@
-"""DVC stage `diagnose`: held-out predictions -> metrics/diagnosis.json (why items are right or wrong)."""
+"""DVC stage `diagnose`: held-out predictions -> metrics/diagnosis.json (why items are right)."""
 
 from pathlib import Path
 
@@ -7,10 +7,11 @@ from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
 from data_core.io import read_records, write_json
 from data_core.knowledge import domain_parts, parse_domain
+from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Instruction
 from data_core.tracking import stage_run
 from evals.analysis import diagnose, read_by_base, training_answers
-from evals.config import DiagnoseConfig, EvaluateConfig
+from evals.config import DiagnoseConfig, load_evaluate, located
 from trainers.knowledge import pretrain_documents
 
 
@@ -18,8 +19,9 @@ from trainers.knowledge import pretrain_documents
 def main(root: Path) -> None:
     """Split each held-out task's accuracy by what the base read and by SFT-answer distractors."""
     params = load_params(root / "params.yaml")
-    cfg = parse_section(params, "diagnose", DiagnoseConfig)
-    ev = parse_section(params, "evaluate", EvaluateConfig)
+    paths = stage_paths(params, root)
+    cfg = located(parse_section(params, "diagnose", DiagnoseConfig), paths)
+    ev = located(load_evaluate(params), paths)
     with stage_run("diagnose", {"diagnose": params["diagnose"]}, root=root) as run:
         items = read_records(root / ev.heldout_items, EvalItem)
         names = {t.key: t.name for t in ev.tasks}

@@ -1,11 +1,12 @@
-"""DVC stage `report`: metrics files + predictions + MLflow histories -> reports/report.html, summary.md."""
+"""DVC stage `report`: metrics, predictions, MLflow histories -> reports/report.html, summary.md."""
 
 from pathlib import Path
 
 from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
+from data_core.paths import stage_paths
 from data_core.tracking import stage_run
-from evals.config import ReportConfig
+from evals.config import ReportConfig, located
 from evals.report import write_report
 
 
@@ -13,7 +14,7 @@ from evals.report import write_report
 def main(root: Path) -> None:
     """Render the self-contained HTML report and the Markdown summary."""
     params = load_params(root / "params.yaml")
-    cfg = parse_section(params, "report", ReportConfig)
+    cfg = located(parse_section(params, "report", ReportConfig), stage_paths(params, root))
     with stage_run("report", {"report": params["report"]}, root=root) as run:
         for rel in [cfg.eval_metrics, cfg.reward_metrics, *cfg.funnel_metrics]:
             if (root / rel).exists():
@@ -22,8 +23,12 @@ def main(root: Path) -> None:
         for rel in (cfg.html, cfg.markdown):
             run.log_output(root / rel)
             run.log_artifact(root / rel)
-        run.log_metrics({"models": len(ctx["leaderboard"]), "tasks": len(ctx["tasks"]),
-                         "training_stages": len(ctx["training"])})  # fmt: skip
+        counts = {
+            "models": ctx["leaderboard"],
+            "tasks": ctx["tasks"],
+            "training_stages": ctx["training"],
+        }
+        run.log_metrics({k: len(v) for k, v in counts.items()})
 
 
 if __name__ == "__main__":

@@ -91,6 +91,6 @@ def test_recipe_rows_follow_the_configured_keys_with_their_comparisons() -> None
     lines = recipe_markdown(rows, ["base", "sft"], None)
     assert lines[0] == "## Does the recipe work?"
     assert (
-        "| k | natural: base cloze; chat models in their template, answer opened as taught | 10 | 30.0 [20.0, 40.0] | 60.0 [50.0, 70.0] | +30.0 (p=0.01) |"
-        in lines
+        "| k | natural: base cloze; chat models in their template, answer opened as taught "
+        "| 10 | 30.0 [20.0, 40.0] | 60.0 [50.0, 70.0] | +30.0 (p=0.01) |" in lines
     )

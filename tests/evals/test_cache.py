@@ -3,36 +3,33 @@
 import shutil
 
 import pytest
-from data_core.config import parse_section
 from evals import runner
 from evals.cache import UnitCache, model_fingerprint, unit_key
 from evals.config import EvaluateConfig
 from evals.runner import evaluate
-from evals.tasks import get_task, load_items
+from evals.tasks import load_items
+
+from tests.evals.fixtures_tasks import evaluate_config
 
 
 def _cfg(model_dir, **extra) -> EvaluateConfig:
     section = {
-        "models": [{"name": "base", "path": str(model_dir)}, {"name": "sft", "path": str(model_dir)}],
+        "models": [
+            {"name": "base", "path": str(model_dir)},
+            {"name": "sft", "path": str(model_dir)},
+        ],
         "tasks": [{"name": "medqa"}, {"name": "hpo_diagnosis", "choices": "texts"}],
         "comparisons": [["base", "sft"]],
         "bootstrap": {"resamples": 200, "seed": 0},
         **extra,
-    }  # fmt: skip
-    return parse_section({"evaluate": section}, "evaluate", EvaluateConfig)
-
-
-def _without_timing(metrics: dict) -> dict:
-    out = {k: v for k, v in metrics.items() if k not in {"timing_s", "cache"}}
-    out["models"] = {m: {t: {k: v for k, v in r.items() if k != "seconds"} for t, r in tasks.items()}
-                     for m, tasks in metrics["models"].items()}  # fmt: skip
-    return out
+    }
+    return evaluate_config({"evaluate": section})
 
 
 def test_second_run_scores_nothing_and_gives_the_same_metrics(eval_files, tiny_model, monkeypatch):
     cfg = _cfg(tiny_model)
     first = evaluate(cfg, eval_files)
-    assert first.metrics["cache"] == {"hits": 0, "misses": 4, "pruned": 0}
+    assert first.cache == {"hits": 0, "misses": 4, "pruned": 0}
 
     def no_scoring(*args, **kwargs):
         raise AssertionError("a cached unit was scored again")
@@ -40,8 +37,8 @@ def test_second_run_scores_nothing_and_gives_the_same_metrics(eval_files, tiny_m
     monkeypatch.setattr(runner, "_score", no_scoring)
     monkeypatch.setattr(runner, "load_backend", no_scoring)  # not even loaded when all is cached
     second = evaluate(cfg, eval_files)
-    assert second.metrics["cache"] == {"hits": 4, "misses": 0, "pruned": 0}
-    assert _without_timing(second.metrics) == _without_timing(first.metrics)
+    assert second.cache == {"hits": 4, "misses": 0, "pruned": 0}
+    assert second.metrics == first.metrics  # results only: no timings, no cache counts
 
 
 def test_interrupted_run_resumes_with_only_the_missing_units(eval_files, tiny_model, monkeypatch):
@@ -72,15 +69,18 @@ def test_interrupted_run_resumes_with_only_the_missing_units(eval_files, tiny_mo
     monkeypatch.setattr(runner, "_score", counting)
     resumed = evaluate(cfg, eval_files)
     assert scored == ["hpo_diagnosis"]
-    assert resumed.metrics["cache"] == {"hits": 3, "misses": 1, "pruned": 0}
-    assert _without_timing(resumed.metrics) == _without_timing(reference.metrics)
+    assert resumed.cache == {"hits": 3, "misses": 1, "pruned": 0}
+    assert resumed.metrics == reference.metrics
 
 
 def test_key_follows_what_decides_the_rows(eval_files, tiny_model, tmp_path):
     cfg = _cfg(tiny_model)
     run = cfg.tasks[0]
-    items = load_items(get_task("medqa"), eval_items=eval_files / "data/interim/eval_items.parquet",
-                       heldout_items=eval_files / "data/synth/heldout_eval.parquet")  # fmt: skip
+    items = load_items(
+        cfg.catalog["medqa"],
+        eval_items=eval_files / "data/interim/eval_items.parquet",
+        heldout_items=eval_files / "data/synth/heldout_eval.parquet",
+    )
     prompts = runner.task_prompts(items, run, cfg.fewshot_seed)
     model = model_fingerprint(cfg.models[0], eval_files)
     key = unit_key(model, run, items, prompts, cfg)
@@ -119,5 +119,5 @@ def test_unreadable_unit_is_scored_again_and_stale_units_are_pruned(tmp_path):
 
 def test_cache_off(eval_files, tiny_model):
     result = evaluate(_cfg(tiny_model, cache_dir=None), eval_files)
-    assert result.metrics["cache"] == {"hits": 0, "misses": 0, "pruned": 0}
+    assert result.cache == {"hits": 0, "misses": 0, "pruned": 0}
     assert not (eval_files / "data/eval/cache").exists()

@@ -13,27 +13,43 @@ import yaml
 from data_core.config import parse_section
 from data_core.errors import ConfigError, SourceError
 from evals import runner
-from evals.config import EvaluateConfig, ReportConfig
+from evals.config import ReportConfig
 from evals.report import write_report
 from evals.runner import evaluate
 
+from tests.evals.fixtures_tasks import evaluate_config, with_tasks
+
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ["Leaderboard", "Accuracy per recipe stage", "MMLU medical subjects",
-            "Reward models: accuracy per preference category", "Data funnel",
-            "Training curves (MLflow)", "Contamination summary", "Data and parameter digests"]  # fmt: skip
+SECTIONS = [
+    "Leaderboard",
+    "Accuracy per recipe stage",
+    "MMLU medical subjects",
+    "Reward models: accuracy per preference category",
+    "Data funnel",
+    "Training curves (MLflow)",
+    "Contamination summary",
+    "Data and parameter digests",
+]
 
 
 def _params(model_dir: Path) -> dict:
     return {
         "evaluate": {
-            "models": [{"name": "base", "path": str(model_dir)}, {"name": "sft", "path": str(model_dir)}],
-            "tasks": [{"name": "medqa"}, {"name": "mmlu_medical", "num_fewshot": 2},
-                      {"name": "hpo_diagnosis", "choices": "texts"}, {"name": "hpo_definition", "limit": 5}],
+            "models": [
+                {"name": "base", "path": str(model_dir)},
+                {"name": "sft", "path": str(model_dir)},
+            ],
+            "tasks": [
+                {"name": "medqa"},
+                {"name": "mmlu_medical", "num_fewshot": 2},
+                {"name": "hpo_diagnosis", "choices": "texts"},
+                {"name": "hpo_definition", "limit": 5},
+            ],
             "comparisons": [["base", "sft"]],
             "bootstrap": {"resamples": 200, "seed": 0},
         },
         "report": {"funnel_metrics": ["metrics/ingest.json", "metrics/contamination.json"]},
-    }  # fmt: skip
+    }
 
 
 def _metrics_files(root: Path) -> None:
@@ -41,15 +57,20 @@ def _metrics_files(root: Path) -> None:
     (root / "metrics/ingest.json").write_text(
         json.dumps({"total": {"read": 5858, "kept": 5850}, "hpo": {"diseases": 12687}})
     )
-    (root / "metrics/contamination.json").write_text(json.dumps({
-        "instructions": {"read": 79, "kept": 71},
-        "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}}}))  # fmt: skip
+    (root / "metrics/contamination.json").write_text(
+        json.dumps(
+            {
+                "instructions": {"read": 79, "kept": 71},
+                "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}},
+            }
+        )
+    )
 
 
 def test_evaluate_then_report(eval_files, tiny_model):
     root = eval_files
     params = _params(tiny_model)
-    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    cfg = evaluate_config(params)
     result = evaluate(cfg, root)
     m = result.metrics
     assert set(m["models"]) == {"base", "sft"}
@@ -109,26 +130,32 @@ def test_evaluate_then_report(eval_files, tiny_model):
 def test_config_errors_name_the_key(tiny_model):
     bad = _params(tiny_model)
     bad["evaluate"]["tasks"].append({"name": "medqa_typo"})
-    with pytest.raises(ConfigError, match=r"evaluate\.tasks\[4\]\.name: unknown task 'medqa_typo'"):
-        parse_section(bad, "evaluate", EvaluateConfig)
+    with pytest.raises(ConfigError, match=r"evaluate: tasks\[4\]\.name: unknown task 'medqa_typo'"):
+        evaluate_config(bad)
     bad = _params(tiny_model)
     bad["evaluate"]["modles"] = []
     with pytest.raises(ConfigError, match=r"evaluate\.modles: unknown key"):
-        parse_section(bad, "evaluate", EvaluateConfig)
+        evaluate_config(bad)
 
 
-def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, tiny_model,
-                                                                   monkeypatch):  # fmt: skip
+def test_one_task_run_twice_under_labels_with_its_own_chat_setting(
+    eval_files, tiny_model, monkeypatch
+):
     params = _params(tiny_model)
     params["evaluate"]["chat_template"] = "never"
     params["evaluate"]["tasks"] = [
         {"name": "medqa", "limit": 6},
-        {"name": "medqa", "label": "medqa_chat_gen", "scorer": "generate", "limit": 6,
-         "chat_template": "always"},
-    ]  # fmt: skip
+        {
+            "name": "medqa",
+            "label": "medqa_chat_gen",
+            "scorer": "generate",
+            "limit": 6,
+            "chat_template": "always",
+        },
+    ]
     dup = {**params["evaluate"], "tasks": [{"name": "medqa"}, {"name": "medqa"}]}
     with pytest.raises(ConfigError, match=r"distinct `label`s: \['medqa', 'medqa'\]"):
-        parse_section({"evaluate": dup}, "evaluate", EvaluateConfig)
+        evaluate_config({"evaluate": dup})
     seen = []
     real = runner._score
 
@@ -137,11 +164,15 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
         return real(backend, spec, run, items, prompts, chat, cfg)
 
     monkeypatch.setattr(runner, "_score", spy)
-    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    result = evaluate(evaluate_config(params), eval_files)
     m = result.metrics
     assert set(m["models"]["base"]) == {"medqa", "medqa_chat_gen"}
-    assert m["tasks"]["medqa_chat_gen"] == {"task": "medqa", "items": 6, "scorer": "generate",
-                                            "num_fewshot": 0}  # fmt: skip
+    assert m["tasks"]["medqa_chat_gen"] == {
+        "task": "medqa",
+        "items": 6,
+        "scorer": "generate",
+        "num_fewshot": 0,
+    }
     assert set(m["comparisons"]["sft_vs_base"]) == {"medqa", "medqa_chat_gen"}
     assert (eval_files / "data/eval/predictions/sft__medqa_chat_gen.parquet").exists()
     by_key = {k: (chat, prompt) for k, chat, prompt in seen}
@@ -153,7 +184,7 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(eval_files, t
 def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_model):
     params = _params(tiny_model)
     (eval_files / "data/synth/heldout_eval.parquet").unlink()
-    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    cfg = evaluate_config(params)
     with pytest.raises(SourceError, match=r"heldout_eval\.parquet: eval items file not found"):
         evaluate(cfg, eval_files)
     params["evaluate"]["tasks"] = [
@@ -162,7 +193,7 @@ def test_missing_heldout_file_is_a_clear_error_unless_optional(eval_files, tiny_
     ]
     params["evaluate"]["models"] = params["evaluate"]["models"][:1]
     params["evaluate"]["comparisons"] = []
-    result = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    result = evaluate(evaluate_config(params), eval_files)
     assert result.skipped == ["hpo_diagnosis"] and list(result.metrics["models"]["base"]) == [
         "medqa"
     ]
@@ -172,7 +203,7 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
     root = eval_files
     params = _params(tiny_model)
     params["evaluate"]["tasks"] = [{"name": "medqa", "limit": 6}, {"name": "mmlu_medical"}]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(yaml.safe_dump(with_tasks(params)))
     _metrics_files(root)
     env = {
         "PATH": "/usr/bin:/bin",
@@ -180,17 +211,27 @@ def test_stages_run_from_the_command_line(eval_files, tiny_model):
         "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
     }
     for stage in ("evaluate", "report"):
-        done = subprocess.run([sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(root)],
-                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(REPO / f"stages/{stage}.py"), "--root", str(root)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((root / "metrics/eval.json").read_text())
     assert metrics["tasks"]["medqa"]["items"] == 6
     assert re.search(r"base.*sft", (root / "reports/summary.md").read_text(), re.S)
     # a bad params file: one clear line, exit code 2
     params["evaluate"]["tasks"] = [{"name": "medqa", "scorer": "vote"}]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    done = subprocess.run([sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    (root / "params.yaml").write_text(yaml.safe_dump(with_tasks(params)))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages/evaluate.py"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 2 and "evaluate.tasks[0].scorer" in done.stderr
 
 
@@ -234,7 +275,7 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
             "bootstrap": {"resamples": 100},
         }
     }
-    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    evaluate(evaluate_config(params), eval_files)
     # (the chat flag _score gets means "a fresh assistant turn": hpo_diagnosis prefills it)
     assert set(seen) == {
         ("base", False, "hpo_diagnosis"),
@@ -274,19 +315,19 @@ def test_a_task_run_can_be_limited_to_some_models(eval_files, tiny_model):
             "bootstrap": {"resamples": 100},
         }
     }
-    m = evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files).metrics
+    m = evaluate(evaluate_config(params), eval_files).metrics
     assert set(m["models"]["base"]) == {"medqa", "hpo_diagnosis"}
     assert set(m["models"]["sft"]) == {"hpo_diagnosis"}
     assert set(m["comparisons"]["sft_vs_base"]) == {"hpo_diagnosis"}
     params["evaluate"]["tasks"][0]["models"] = ["nobody"]
     with pytest.raises(ConfigError, match="unknown models"):
-        parse_section(params, "evaluate", EvaluateConfig)
+        evaluate_config(params)
 
 
 def test_dev_eval_takes_evaluate_settings_with_its_own_models_tasks_and_outputs(tiny_model):
     from evals.config import DevEvalConfig
 
-    base = parse_section(_params(tiny_model), "evaluate", EvaluateConfig)
+    base = evaluate_config(_params(tiny_model))
     dev = DevEvalConfig(
         models=["sft"],
         tasks=[{"name": "hpo_diagnosis_dev", "label": "d"}],
@@ -341,7 +382,7 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
             "bootstrap": {"resamples": 100},
         }
     }
-    evaluate(parse_section(params, "evaluate", EvaluateConfig), eval_files)
+    evaluate(evaluate_config(params), eval_files)
     first = items[0].id
     assert seen["base", "hpo_diagnosis"][0].endswith("\nAnswer:")  # the natural cloze: no prefill
     assert seen["sft", "hpo_diagnosis"][0].endswith(

@@ -36,12 +36,14 @@ CASES = [
     ("answer=D", MC, "D"),
     # answer in the middle of reasoning, chains of thought
     (
-        "Renal biopsy shows spindle-shaped vacuoles, so the answer is C. This is typical after catheterisation.",
+        "Renal biopsy shows spindle-shaped vacuoles, so the answer is C. "
+        "This is typical after catheterisation.",
         MC,
         "C",
     ),
     (
-        "Let's think step by step. Eosinophilia and livedo after a catheter suggest emboli. Therefore, the answer is C.",
+        "Let's think step by step. Eosinophilia and livedo after a catheter suggest emboli. "
+        "Therefore, the answer is C.",
         MC,
         "C",
     ),

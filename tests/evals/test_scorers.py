@@ -102,8 +102,10 @@ class Scripted:
 
 def test_self_consistency_and_best_of_n_with_a_trivial_reward():
     items = make_items("medqa", 2, seed=4)
-    outs = [["The answer is B", "B.", "I think A", "answer: C"],
-            ["no idea", "The answer is D", "(A)", "A"]]  # fmt: skip
+    outs = [
+        ["The answer is B", "B.", "I think A", "answer: C"],
+        ["no idea", "The answer is D", "(A)", "A"],
+    ]
     cfg = GenerationConfig(max_new_tokens=8, temperature=0.7, top_p=0.9, n=4)
     rows = score_self_consistency(Scripted(outs), items, ["p1", "p2"], cfg)
     assert [r["prediction"] for r in rows] == ["B", "A"]
@@ -123,8 +125,12 @@ def test_self_consistency_and_best_of_n_with_a_trivial_reward():
 
 def test_generation_on_tiny_model(backend):
     items = make_items("medqa", 3, seed=5)
-    rows = score_generate(backend, items, [build_prompt(i, style="generate") for i in items],
-                          GenerationConfig(max_new_tokens=4))  # fmt: skip
+    rows = score_generate(
+        backend,
+        items,
+        [build_prompt(i, style="generate") for i in items],
+        GenerationConfig(max_new_tokens=4),
+    )
     assert len(rows) == 3
     assert all(r["prediction"] in {"A", "B", "C", "D", "unparsed"} for r in rows)
     sampled = backend.generate(["Question: fever?"], GenerationConfig(4, 0.7, 0.9, n=3, seed=1))

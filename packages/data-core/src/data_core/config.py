@@ -43,12 +43,18 @@ class HpoConfig(Strict):
     aspects: list[str] = Field(default_factory=lambda: ["P", "I", "C"])
 
 
+class EvalSetConfig(SourceConfig):
+    """A benchmark file; the same entry declares its evaluation task (evals.tasks checks those keys)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class IngestConfig(Strict):
     """ingest: the knowledge source, training-side sources and evaluation sets."""
 
     hpo: HpoConfig = Field(default_factory=HpoConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
-    eval_sets: list[SourceConfig] = Field(default_factory=list)
+    eval_sets: list[EvalSetConfig] = Field(default_factory=list)
 
     @field_validator("sources", "eval_sets")
     @classmethod

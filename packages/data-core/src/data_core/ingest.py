@@ -106,7 +106,9 @@ def ingest(cfg: IngestConfig, base_dir: Path) -> IngestResult:
                 f"params.yaml: ingest.eval_sets: {spec.name!r} has format "
                 f"{spec.format!r}, which is not a benchmark format"
             )
-        result = _read(spec, base_dir)
+        # an eval set's items carry its name as their task (not the format's default): evaluate
+        # reads a declared task's items back by that name
+        result = _read(spec.model_copy(update={"task": spec.task or spec.name}), base_dir)
         result.records = _drop_cross_source_duplicates(result.records, seen, spec.name, result)
         out.eval_items += result.records
         out.quarantined += result.quarantined

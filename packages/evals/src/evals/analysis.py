@@ -40,7 +40,7 @@ def read_by_base(
 def item_evidence(
     items: Sequence[EvalItem], read: set[str], answers: set[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per item id: whether the base read its gold subject, and its distractors that were answers."""
+    """Per item id: whether the base read its gold subject, and its distractors that are answers."""
     out = {}
     for item in items:
         option_ids = item.meta.get("option_ids") or {}

@@ -1,13 +1,18 @@
-"""Typed views of the `evaluate:` and `report:` sections of params.yaml."""
+"""Typed views of the evaluate, dev_eval, diagnose and report sections of params.yaml."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
-from data_core.config import Strict
-from pydantic import Field, field_validator, model_validator
+from data_core.config import Strict, parse_section
+from data_core.errors import ConfigError
+from data_core.paths import StagePaths
+from pydantic import Field, model_validator
 
-Scorer = Literal["loglik", "generate", "cot", "self_consistency", "best_of_n"]
+from evals.tasks import FileTask, Scorer, TaskSpec, task_catalog
+
+C = TypeVar("C", "EvaluateConfig", "DevEvalConfig", "DiagnoseConfig", "ReportConfig")
 
 
 class ModelSpec(Strict):
@@ -29,11 +34,11 @@ class ModelSpec(Strict):
 
 
 class TaskRun(Strict):
-    """One task as evaluated: a registered task name and how to score it."""
+    """One task as evaluated: a declared task's name and how to score it."""
 
     name: str
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")  # metrics key; default: name
-    scorer: Scorer | None = None  # None: each model's own (ModelSpec.scorer), else loglik
+    scorer: Scorer | None = None  # None: the task's, else each model's own, else loglik
     num_fewshot: int = Field(0, ge=0)
     choices: Literal["letters", "texts"] | None = None  # default: the task's
     chat_template: Literal["auto", "always", "never"] | None = None  # default: evaluate's
@@ -48,15 +53,6 @@ class TaskRun(Strict):
     def key(self) -> str:
         """Where this run's numbers go: metrics, predictions file, comparisons."""
         return self.label or self.name
-
-    @field_validator("name")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        from evals.tasks import REGISTRY
-
-        if value not in REGISTRY:
-            raise ValueError(f"unknown task {value!r}; registered: {', '.join(sorted(REGISTRY))}")
-        return value
 
 
 class GenerationParams(Strict):
@@ -84,20 +80,35 @@ class EvaluateConfig(Strict):
     cache_dir: str | None = "data/eval/cache"  # finished (model, task) units: resume; None: off
     models: list[ModelSpec] = Field(min_length=1)
     tasks: list[TaskRun] = Field(min_length=1)
+    # the declared tasks: benchmark files (filled from ingest.eval_sets by `load_evaluate`) and
+    # tasks over the held-out items
+    eval_sets: list[FileTask] = Field(default_factory=list)
+    heldout_sets: list[TaskSpec] = Field(default_factory=list)
     chat_template: Literal["auto", "always", "never"] = "auto"  # auto: when the model has one
     fewshot_seed: int = 1234
     batch_tokens: int = Field(16384, ge=256)  # tokens per log-likelihood forward batch
-    max_length: int | None = Field(
-        None, ge=16
-    )  # left-truncate contexts (lm-eval max_length); None: model's
+    # left-truncate contexts (lm-eval max_length); None: the model's limit
+    max_length: int | None = Field(None, ge=16)
     device: str = "auto"
     generation: GenerationParams = Field(default_factory=GenerationParams)
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
     comparisons: list[tuple[str, str]] = Field(default_factory=list)  # (a, b): b vs a, same items
     reward_scorer: str | None = None  # "module:factory" returning a RewardScorer, for best_of_n
 
+    @property
+    def catalog(self) -> dict[str, TaskSpec]:
+        """Every declared task by name."""
+        return task_catalog(self.eval_sets, self.heldout_sets)
+
     @model_validator(mode="after")
     def _consistent(self) -> EvaluateConfig:
+        catalog = self.catalog
+        for i, t in enumerate(self.tasks):
+            if t.name not in catalog:
+                raise ValueError(
+                    f"tasks[{i}].name: unknown task {t.name!r}; declared (ingest.eval_sets, "
+                    f"evaluate.heldout_sets): {', '.join(sorted(catalog))}"
+                )
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique: {names}")
@@ -113,6 +124,7 @@ class EvaluateConfig(Strict):
             if unknown:
                 raise ValueError(f"task {t.key!r} names unknown models {unknown}")
         scorers = [t.scorer for t in self.tasks] + [m.scorer for m in self.models]
+        scorers += [t.scorer for t in catalog.values()]
         if "best_of_n" in scorers and not self.reward_scorer:
             raise ValueError("a best_of_n task needs reward_scorer: 'module:factory'")
         return self
@@ -126,6 +138,7 @@ class ReportConfig(Strict):
     plots_dir: str = "plots"
     eval_metrics: str = "metrics/eval.json"
     diagnosis_metrics: str = "metrics/diagnosis.json"
+    predictions_dir: str = "data/eval/predictions"  # their md5s are listed under the report
     # the held-out task keys of "Does the recipe work?", in the order shown
     heldout_tasks: list[str] = Field(default_factory=list)
     reward_metrics: str = "metrics/reward_eval.json"
@@ -151,7 +164,7 @@ class DiagnoseConfig(Strict):
 
 
 class DevEvalConfig(Strict):
-    """dev_eval: a few models on the dev tasks, where the recipe is chosen (not the held-out ones)."""
+    """dev_eval: a few models on the dev tasks, where the recipe is chosen (not the held-out)."""
 
     models: list[str] = Field(min_length=1)  # names from evaluate.models
     tasks: list[TaskRun] = Field(min_length=1)
@@ -175,3 +188,47 @@ class DevEvalConfig(Strict):
             cache_dir=None,
         )
         return EvaluateConfig.model_validate(data)
+
+
+def load_evaluate(params: Mapping[str, Any]) -> EvaluateConfig:
+    """The `evaluate:` section with the benchmark tasks declared in `ingest.eval_sets`."""
+    section = dict(params.get("evaluate") or {})
+    section["eval_sets"] = list((params.get("ingest") or {}).get("eval_sets") or [])
+    try:
+        return parse_section({"evaluate": section}, "evaluate", EvaluateConfig)
+    except ConfigError as exc:  # the entries' own keys are ingest's
+        raise ConfigError(str(exc).replace("evaluate.eval_sets", "ingest.eval_sets")) from None
+
+
+def located(cfg: C, paths: StagePaths) -> C:
+    """A config with its files where params `paths:` names them (the stages' view; the defaults
+    above are the same places, for library use and tests)."""
+    metrics = paths.relative("metrics")
+    where: dict[type, dict[str, str]] = {
+        EvaluateConfig: {
+            "eval_items": paths.relative("interim.eval_items"),
+            "heldout_items": paths.relative("synth.heldout_eval"),
+            "predictions_dir": paths.relative("eval.predictions"),
+            "cache_dir": paths.relative("eval.cache"),
+            "metrics": f"{metrics}/eval.json",
+        },
+        DevEvalConfig: {
+            "predictions_dir": paths.relative("eval.dev"),
+            "metrics": f"{metrics}/dev.json",
+        },
+        DiagnoseConfig: {
+            "sft_set": paths.relative("sets.sft"),
+            "hpo_diseases": paths.relative("interim.hpo_diseases"),
+            "metrics": f"{metrics}/diagnosis.json",
+        },
+        ReportConfig: {
+            "html": paths.relative("reports.html"),
+            "markdown": paths.relative("reports.markdown"),
+            "plots_dir": paths.relative("reports.plots"),
+            "predictions_dir": paths.relative("eval.predictions"),
+            "eval_metrics": f"{metrics}/eval.json",
+            "diagnosis_metrics": f"{metrics}/diagnosis.json",
+            "reward_metrics": f"{metrics}/reward_eval.json",
+        },
+    }
+    return cfg.model_copy(update=where[type(cfg)])

@@ -1,7 +1,8 @@
 """Answer extraction from free text, with an explicit "unparsed" outcome.
 
 Rules, strongest first (the first rule that yields exactly one option wins):
-1. explicit conclusions: "the answer is C", "Answer: c", "correct option is (C)", "**C**" at the end;
+1. explicit conclusions: "the answer is C", "Answer: c", "correct option is (C)", "**C**" at the
+   end;
    the LAST such conclusion counts (chains of thought revise themselves);
 2. a reply that starts with the option: "C", "(C)", "C.", "C) text", "C: text";
 3. yes / no / maybe replies when those are option texts (PubMedQA);
@@ -17,7 +18,8 @@ UNPARSED = "unparsed"
 
 _L = r"\(?\[?([A-Za-z])\]?\)?"  # a letter, optionally in () or []
 _CONCLUSION = re.compile(
-    r"(?:answer|option|choice)\s*(?:is|would be|will be|should be|:|=|-)?\s*(?:probably\s+|likely\s+|definitely\s+)?"
+    r"(?:answer|option|choice)\s*(?:is|would be|will be|should be|:|=|-)?\s*"
+    r"(?:probably\s+|likely\s+|definitely\s+)?"
     r"(?:option\s+|choice\s+|letter\s+)?\**" + _L + r"\**(?=$|[\s.,;:)!*]|\.)",
     re.IGNORECASE,
 )

@@ -140,8 +140,13 @@ def _cached_batch(model, batch, pad_id: int, device) -> list[list[OptionScore]]:
         ids[row, longest - len(ctx) :] = torch.tensor(ctx)
         mask[row, longest - len(ctx) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                position_ids=positions.to(device), use_cache=True, logits_to_keep=1)  # fmt: skip
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        use_cache=True,
+        logits_to_keep=1,
+    )
     first = torch.log_softmax(out.logits[:, -1].float(), -1)
     cache = out.past_key_values
     cache.batch_repeat_interleave(n_opts)
@@ -151,12 +156,22 @@ def _cached_batch(model, batch, pad_id: int, device) -> list[list[OptionScore]]:
         for k, cont in enumerate(conts):
             cont_ids[q * n_opts + k, : len(cont)] = torch.tensor(cont)
     # right padding after the real tokens cannot influence them under a causal mask
-    cont_mask = torch.cat([mask.repeat_interleave(n_opts, 0),
-                           torch.ones((len(batch) * n_opts, width), dtype=torch.long)], 1)  # fmt: skip
+    cont_mask = torch.cat(
+        [
+            mask.repeat_interleave(n_opts, 0),
+            torch.ones((len(batch) * n_opts, width), dtype=torch.long),
+        ],
+        1,
+    )
     lengths = torch.tensor([len(ctx) for ctx, _ in batch]).repeat_interleave(n_opts)
     cont_pos = lengths[:, None] + torch.arange(width)[None, :]
-    rest = model(input_ids=cont_ids.to(device), attention_mask=cont_mask.to(device),
-                 past_key_values=cache, position_ids=cont_pos.to(device), use_cache=False).logits  # fmt: skip
+    rest = model(
+        input_ids=cont_ids.to(device),
+        attention_mask=cont_mask.to(device),
+        past_key_values=cache,
+        position_ids=cont_pos.to(device),
+        use_cache=False,
+    ).logits
     rest = torch.log_softmax(rest.float(), -1)
     scores = []
     for q, (_, conts) in enumerate(batch):

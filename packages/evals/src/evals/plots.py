@@ -34,15 +34,24 @@ def accuracy_by_stage(by_stage: Mapping[str, Sequence[tuple[str, float, float, f
     return _png(fig)
 
 
-def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], title: str,
-                 ylabel: str = "accuracy") -> str:  # fmt: skip
+def grouped_bars(
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    ylabel: str = "accuracy",
+) -> str:
     """Grouped bar chart: one group per x label, one bar per series."""
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(groups) + 2), 3.6))
     width = 0.8 / max(1, len(series))
     for k, (name, values) in enumerate(series.items()):
         ax.bar([i + k * width for i in range(len(groups))], values, width, label=name)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=25,
-                  ha="right", fontsize=8)  # fmt: skip
+    ax.set_xticks(
+        [i + 0.4 - width / 2 for i in range(len(groups))],
+        groups,
+        rotation=25,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if len(series) > 1:

@@ -1,4 +1,4 @@
-"""The `report` stage: leaderboard, plots, funnel, training curves, digests -> HTML + Markdown + CSV."""
+"""The `report` stage: leaderboard, plots, funnel, training curves, digests -> HTML, Markdown."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from evals import plots
 from evals.config import ReportConfig
-from evals.recipe import diagnosis_markdown, recipe_markdown, recipe_rows
+from evals.recipe import diagnosis_markdown, recipe_rows
+from evals.summary import render_markdown
 
 log = logging.getLogger(__name__)
 
 # (metrics file stem, dotted key, label): the record counts a reader follows through the pipeline
 FUNNEL_KEYS = [
-    ("ingest", "total.read", "ingest: records read"), ("ingest", "total.kept", "ingest: kept"),
-    ("ingest", "hpo.diseases", "ingest: HPO diseases"), ("ingest", "hpo.terms_kept", "ingest: HPO terms"),
+    ("ingest", "total.read", "ingest: records read"),
+    ("ingest", "total.kept", "ingest: kept"),
+    ("ingest", "hpo.diseases", "ingest: HPO diseases"),
+    ("ingest", "hpo.terms_kept", "ingest: HPO terms"),
     ("contamination", "instructions.read", "decontaminate: instructions in"),
     ("contamination", "instructions.kept", "decontaminate: instructions kept"),
     ("synthesize", "instructions", "synthesize: instructions"),
     ("synthesize", "heldout_eval", "synthesize: held-out eval items"),
-    ("evolve", "total", "evolve: instructions"), ("score", "kept", "score: kept"),
-]  # fmt: skip
+    ("evolve", "total", "evolve: instructions"),
+    ("score", "kept", "score: kept"),
+]
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -74,8 +78,12 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
     exps = [e.experiment_id for e in client.search_experiments()]
     out: dict[str, dict] = {}
     for stage in stages:
-        runs = client.search_runs(exps, f"tags.stage = '{stage}' and attributes.status = 'FINISHED'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+        runs = client.search_runs(
+            exps,
+            f"tags.stage = '{stage}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         if not runs:
             continue
         keys = [k for k in runs[0].data.metrics if "loss" in k or "reward" in k or "acc" in k]
@@ -119,12 +127,20 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     models = list(ev["models"])
     tasks = list(ev["tasks"])
     plots_dir = root / cfg.plots_dir
-    ctx: dict[str, Any] = {"tasks": tasks, "task_info": ev["tasks"], "plots": {},
-                           "eval_metrics_path": cfg.eval_metrics}  # fmt: skip
-    ctx["leaderboard"] = [{"model": m, "cells": [_cell(ev["models"][m].get(t)) for t in tasks]}
-                          for m in models]  # fmt: skip
-    ctx["comparisons"] = [{"name": name, "task": task, **vals}
-                          for name, per in ev.get("comparisons", {}).items() for task, vals in per.items()]  # fmt: skip
+    ctx: dict[str, Any] = {
+        "tasks": tasks,
+        "task_info": ev["tasks"],
+        "plots": {},
+        "eval_metrics_path": cfg.eval_metrics,
+    }
+    ctx["leaderboard"] = [
+        {"model": m, "cells": [_cell(ev["models"][m].get(t)) for t in tasks]} for m in models
+    ]
+    ctx["comparisons"] = [
+        {"name": name, "task": task, **vals}
+        for name, per in ev.get("comparisons", {}).items()
+        for task, vals in per.items()
+    ]
     # accuracy per recipe stage: models in stage order (others keep their place at the end)
     ordered = [m for m in cfg.stage_order if m in models] + [
         m for m in models if m not in cfg.stage_order
@@ -134,10 +150,24 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     ctx["recipe_comparisons"] = sorted({n for r in ctx["recipe"] for n in r["comparisons"]})
     ctx["diagnosis"] = _load(root / cfg.diagnosis_metrics)
     ctx["diagnosis_lines"] = diagnosis_markdown(ctx["diagnosis"]) if ctx["diagnosis"] else []
-    by_stage = {t: [(m, ev["models"][m][t]["acc"], ev["models"][m][t]["acc_low"], ev["models"][m][t]["acc_high"])
-                    for m in ordered if t in ev["models"][m]] for t in tasks}  # fmt: skip
-    _write_csv(plots_dir / "eval_by_stage.csv", ["model", "task", "acc", "acc_low", "acc_high"],
-               [[m, t, a, lo, hi] for t, pts in by_stage.items() for m, a, lo, hi in pts])  # fmt: skip
+    by_stage = {
+        t: [
+            (
+                m,
+                ev["models"][m][t]["acc"],
+                ev["models"][m][t]["acc_low"],
+                ev["models"][m][t]["acc_high"],
+            )
+            for m in ordered
+            if t in ev["models"][m]
+        ]
+        for t in tasks
+    }
+    _write_csv(
+        plots_dir / "eval_by_stage.csv",
+        ["model", "task", "acc", "acc_low", "acc_high"],
+        [[m, t, a, lo, hi] for t, pts in by_stage.items() for m, a, lo, hi in pts],
+    )
     ctx["plots"]["by_stage"] = plots.accuracy_by_stage(by_stage) if ordered else None
     # MMLU per subject
     with_subjects = [m for m in models if any("subjects" in v for v in ev["models"][m].values())]
@@ -147,16 +177,24 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
         task = next(t for t, v in ev["models"][with_subjects[0]].items() if "subjects" in v)
         names = sorted(ev["models"][with_subjects[0]][task]["subjects"])
         table = {m: ev["models"][m][task] for m in with_subjects}
-        ctx["subjects"] = [{"name": s, "n": table[with_subjects[0]]["subjects"][s]["n"],
-                            "values": [table[m]["subjects"][s]["acc"] for m in with_subjects]} for s in names]  # fmt: skip
+        ctx["subjects"] = [
+            {
+                "name": s,
+                "n": table[with_subjects[0]]["subjects"][s]["n"],
+                "values": [table[m]["subjects"][s]["acc"] for m in with_subjects],
+            }
+            for s in names
+        ]
         ctx["subject_macro"] = [table[m]["macro"] for m in with_subjects]
         ctx["subject_micro"] = [table[m]["micro"] for m in with_subjects]
         subject_rows = [
             [m, s, table[m]["subjects"][s]["acc"]] for m in with_subjects for s in names
         ]
         ctx["plots"]["subjects"] = plots.grouped_bars(
-            names, {m: [table[m]["subjects"][s]["acc"] for s in names] for m in with_subjects},
-            "MMLU medical: accuracy per subject")  # fmt: skip
+            names,
+            {m: [table[m]["subjects"][s]["acc"] for s in names] for m in with_subjects},
+            "MMLU medical: accuracy per subject",
+        )
     # written even when empty: dvc.yaml declares it as a plot output
     _write_csv(plots_dir / "mmlu_subjects.csv", ["model", "subject", "acc"], subject_rows)
     # reward models
@@ -164,8 +202,11 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     ctx["reward_metrics_path"] = cfg.reward_metrics
     ctx["rewards"] = reward_categories(reward) if reward else {}
     if ctx["rewards"]:
-        ctx["plots"]["rewards"] = plots.grouped_bars(list(ctx["rewards"]), {"accuracy": list(ctx["rewards"].values())},
-                                                     "Reward model accuracy per category")  # fmt: skip
+        ctx["plots"]["rewards"] = plots.grouped_bars(
+            list(ctx["rewards"]),
+            {"accuracy": list(ctx["rewards"].values())},
+            "Reward model accuracy per category",
+        )
     # data funnel and contamination
     ctx["funnel"] = funnel_rows(root, cfg.funnel_metrics)
     if ctx["funnel"]:
@@ -181,15 +222,18 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     except Exception as exc:  # a broken tracking DB must not hide the evaluation results
         log.warning("training curves unavailable: %s", exc)
         histories = {}
-    _write_csv(plots_dir / "training_curves.csv", ["stage", "metric", "step", "value"],
-               [[s, k, st, v] for s, h in histories.items() for k, pts in h.items() for st, v in pts])  # fmt: skip
+    _write_csv(
+        plots_dir / "training_curves.csv",
+        ["stage", "metric", "step", "value"],
+        [[s, k, st, v] for s, h in histories.items() for k, pts in h.items() for st, v in pts],
+    )
     ctx["training"] = {s: plots.curves(h, f"{s}: training metrics") for s, h in histories.items()}
     # digests behind every number
     files = {cfg.eval_metrics: file_digest(root / cfg.eval_metrics)}
     for rel in [cfg.reward_metrics, *cfg.funnel_metrics, "params.yaml"]:
         if (root / rel).exists():
             files[rel] = file_digest(root / rel)
-    pred_dir = root / "data/eval/predictions"
+    pred_dir = root / cfg.predictions_dir
     for p in sorted(pred_dir.glob("*.parquet")) if pred_dir.exists() else []:
         files[p.relative_to(root).as_posix()] = file_digest(p)
     ctx["digests"] = {
@@ -201,57 +245,19 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
 
 
 def reward_categories(data: Mapping[str, Any]) -> dict[str, float]:
-    """Category -> accuracy from metrics/reward_eval.json (a `categories` mapping, else every accuracy leaf)."""
+    """Category -> accuracy from metrics/reward_eval.json (`categories`, else accuracy leaves)."""
     cats = data.get("categories")
     if isinstance(cats, Mapping):
         return {k: float(v["accuracy"] if isinstance(v, Mapping) else v) for k, v in cats.items()}
-    return {k: float(v) for k, v in flatten(data).items()
-            if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
-
-
-def render_markdown(ctx: dict[str, Any]) -> str:
-    """A short Markdown summary: leaderboard, comparisons, funnel, reward note."""
-    lines = [
-        "# Evaluation summary",
-        "",
-        f"From `{ctx['eval_metrics_path']}` (md5 `{ctx['digests']['eval_metrics']}`).",
-        "",
-    ]
-    recipe = recipe_markdown(ctx["recipe"], ctx["recipe_models"], ctx["diagnosis"])
-    if recipe:
-        lines += [
-            *recipe,
-            "",
-            "## All tasks",
-            "",
-            "Real benchmarks are near chance (25%; PubMedQA 33%) for a model of a few million "
-            "parameters: they show the pipeline runs on the real files, not medical skill.",
-            "",
-        ]
-    lines += ["| model | " + " | ".join(ctx["tasks"]) + " |", "|---|" + "---|" * len(ctx["tasks"])]
-    for row in ctx["leaderboard"]:
-        cells = [f"{100 * c['acc']:.2f} [{100 * c['acc_low']:.1f}, {100 * c['acc_high']:.1f}]" if c else "–"
-                 for c in row["cells"]]  # fmt: skip
-        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
-    if ctx["comparisons"]:
-        lines += ["", "| comparison | task | diff | 95% CI | McNemar p |", "|---|---|---|---|---|"]
-        lines += [f"| {c['name']} | {c['task']} | {100 * c['diff']:+.2f} | [{100 * c['low']:.1f}, {100 * c['high']:.1f}] "
-                  f"| {c['mcnemar_p']:.3g} |" for c in ctx["comparisons"]]  # fmt: skip
-    if ctx["subjects"]:
-        lines += ["", "MMLU medical macro / micro: " + ", ".join(
-            f"{m} {100 * a:.2f} / {100 * b:.2f}" for m, a, b in zip(ctx["subject_models"], ctx["subject_macro"], ctx["subject_micro"], strict=True))]  # fmt: skip
-    lines += ["", "Reward models: " + (", ".join(f"{k} {100 * v:.1f}" for k, v in ctx["rewards"].items())
-                                      if ctx["rewards"] else f"not yet produced (`{ctx['reward_metrics_path']}` absent).")]  # fmt: skip
-    if ctx["funnel"]:
-        lines += [
-            "",
-            "Data funnel: " + "; ".join(f"{f['label']} {f['count']}" for f in ctx["funnel"]) + ".",
-        ]
-    return "\n".join(lines) + "\n"
+    return {
+        k: float(v)
+        for k, v in flatten(data).items()
+        if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def write_report(cfg: ReportConfig, root: Path) -> dict[str, Any]:
-    """Render reports/report.html and reports/summary.md; return the context (for tests and logging)."""
+    """Render reports/report.html and reports/summary.md; return the context (tests, logging)."""
     ctx = build_context(cfg, root)
     env = Environment(
         loader=PackageLoader("evals", "templates"), autoescape=select_autoescape(["html", "j2"])

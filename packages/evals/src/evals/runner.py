@@ -21,18 +21,21 @@ from evals.config import EvaluateConfig, TaskRun
 from evals.prompts import build_prompt, fewshot_exemplars
 from evals.scorers import score_best_of_n, score_generate, score_loglik, score_self_consistency
 from evals.stats import bootstrap_ci, grouped_accuracy, mcnemar, paired_bootstrap
-from evals.tasks import TaskSpec, get_task, group_of, load_items
+from evals.tasks import FileTask, TaskSpec, group_of, load_items
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EvalResult:
-    """Everything the stage writes: metrics (for metrics/eval.json) and prediction file paths."""
+    """Everything the stage writes: metrics (results only: metrics/eval.json is committed and must
+    not change between identical runs), prediction paths, and run-dependent numbers for MLflow."""
 
     metrics: dict[str, Any]
     predictions: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # "<model>" and "<model>.<task key>"
+    cache: dict[str, int] = field(default_factory=dict)  # unit cache hits, misses, pruned
 
 
 def task_prompts(
@@ -43,8 +46,8 @@ def task_prompts(
     Inside a chat template, a task whose prompt is `auto` asks zero-shot loglik / generate items
     in the training data's instruction format (what a fine-tuned model was trained on).
     """
-    style = {"cot": "cot", "generate": "generate", "self_consistency": "cot",
-             "best_of_n": "cot"}.get(run.scorer, "mc")  # fmt: skip
+    styles = {"cot": "cot", "generate": "generate", "self_consistency": "cot", "best_of_n": "cot"}
+    style = styles.get(run.scorer or "loglik", "mc")
     auto = spec is not None and spec.prompt == "auto"
     if chat and auto and style in ("mc", "generate") and not run.num_fewshot:
         return [build_prompt(item, style="instruction") for item in items]
@@ -86,14 +89,21 @@ def load_reward_scorer(target: str | None):
         ) from exc
 
 
-def task_metrics(rows: list[dict[str, Any]], items: list[EvalItem], spec: TaskSpec,
-                 cfg: EvaluateConfig) -> dict[str, Any]:  # fmt: skip
+def task_metrics(
+    rows: list[dict[str, Any]], items: list[EvalItem], spec: TaskSpec, cfg: EvaluateConfig
+) -> dict[str, Any]:
     """acc with its bootstrap interval, acc_norm, unparsed share, per-group breakdown."""
     b = cfg.bootstrap
     correct = [bool(r["correct"]) for r in rows]
     acc = bootstrap_ci(correct, resamples=b.resamples, confidence=b.confidence, seed=b.seed)
-    out: dict[str, Any] = {"acc": acc.value, "acc_low": acc.low, "acc_high": acc.high, "n": acc.n,
-                           "unparsed": sum(r["prediction"] == "unparsed" for r in rows)}  # fmt: skip
+    unparsed = sum(r["prediction"] == "unparsed" for r in rows)
+    out: dict[str, Any] = {
+        "acc": acc.value,
+        "acc_low": acc.low,
+        "acc_high": acc.high,
+        "n": acc.n,
+        "unparsed": unparsed,
+    }
     if "correct_norm" in rows[0]:
         out["acc_norm"] = sum(r["correct_norm"] for r in rows) / len(rows)
     if spec.group_by:
@@ -103,9 +113,11 @@ def task_metrics(rows: list[dict[str, Any]], items: list[EvalItem], spec: TaskSp
 
 
 def _write_predictions(path: Path, rows, items, model: str, task: str, spec: TaskSpec) -> None:
-    frame = pl.DataFrame([{**r, "model": model, "task": task,
-                           "group": group_of(i, spec.group_by)} for r, i in zip(rows, items, strict=True)],
-                         infer_schema_length=None)  # fmt: skip
+    records = [
+        {**r, "model": model, "task": task, "group": group_of(i, spec.group_by)}
+        for r, i in zip(rows, items, strict=True)
+    ]
+    frame = pl.DataFrame(records, infer_schema_length=None)
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp, compression="zstd")
 
@@ -118,20 +130,28 @@ def evaluate(
     `model_digests`: model name -> md5 of its directory, where the caller has already hashed it.
     """
     tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem]]] = []
-    result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}, "timing_s": {}})
+    result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}})
+    catalog = cfg.catalog
     for run in cfg.tasks:
-        spec = get_task(run.name)
-        source = root / (cfg.heldout_items if spec.source == "heldout" else cfg.eval_items)
-        if run.optional and spec.source != "file" and not source.exists():
+        spec = catalog[run.name]
+        source = root / (cfg.eval_items if isinstance(spec, FileTask) else cfg.heldout_items)
+        if run.optional and not source.exists():
             log.warning("task %s skipped: %s not found", run.key, source)
             result.skipped.append(run.key)
             continue
-        items = load_items(spec, eval_items=root / cfg.eval_items,
-                           heldout_items=root / cfg.heldout_items, limit=run.limit)  # fmt: skip
+        items = load_items(
+            spec,
+            eval_items=root / cfg.eval_items,
+            heldout_items=root / cfg.heldout_items,
+            limit=run.limit,
+        )
         tasks.append((run, spec, items))
-        result.metrics["tasks"][run.key] = {"task": run.name, "items": len(items),
-                                            "scorer": run.scorer or "per model",
-                                            "num_fewshot": run.num_fewshot}  # fmt: skip
+        result.metrics["tasks"][run.key] = {
+            "task": run.name,
+            "items": len(items),
+            "scorer": run.scorer or spec.scorer or "per model",
+            "num_fewshot": run.num_fewshot,
+        }
     outcomes: dict[tuple[str, str], list[bool]] = {}
     pred_dir = root / cfg.predictions_dir
     cache = UnitCache(root / cfg.cache_dir if cfg.cache_dir else None)
@@ -145,17 +165,20 @@ def evaluate(
             if task_run.models is not None and model.name not in task_run.models:
                 continue
             t1 = time.perf_counter()
-            # a run that names no scorer takes the model's own (its natural format)
-            run = task_run.model_copy(
-                update={"scorer": task_run.scorer or model.scorer or "loglik"}
-            )
+            # a run that names no scorer takes the task's, else the model's own (natural format)
+            scorer = task_run.scorer or spec.scorer or model.scorer or "loglik"
+            run = task_run.model_copy(update={"scorer": scorer})
             prompts = task_prompts(items, run, cfg.fewshot_seed)
             key = unit_key(fingerprint, run, items, prompts, cfg)
             rows = cache.get(model.name, run.key, key)
             if rows is None:
                 if backend is None:
-                    backend = load_backend(model, batch_tokens=cfg.batch_tokens,
-                                           device=cfg.device, max_length=cfg.max_length)  # fmt: skip
+                    backend = load_backend(
+                        model,
+                        batch_tokens=cfg.batch_tokens,
+                        device=cfg.device,
+                        max_length=cfg.max_length,
+                    )
                 mode = run.chat_template or model.chat_template or cfg.chat_template
                 chat_pref = chat_prefs[mode]
                 chat = backend.format_prompt("", chat=chat_pref)[1]
@@ -174,7 +197,8 @@ def evaluate(
                         f + sep + i.meta.get(spec.prefill, "")
                         for f, i in zip(formatted, items, strict=True)
                     ]
-                # a fresh assistant turn takes the option without a leading space; prefilled text does
+                # a fresh assistant turn takes the option without a leading space; prefilled
+                # text does
                 rows = _score(backend, spec, run, items, formatted, chat and not opened, cfg)
                 cache.put(model.name, run.key, key, rows)
             else:
@@ -184,13 +208,15 @@ def evaluate(
             result.predictions[f"{model.name}__{run.key}"] = path
             per_model[run.key] = task_metrics(rows, items, spec, cfg)
             per_model[run.key]["scorer"] = run.scorer
-            per_model[run.key]["seconds"] = round(time.perf_counter() - t1, 3)
+            seconds = result.seconds[f"{model.name}.{run.key}"] = time.perf_counter() - t1
             outcomes[model.name, run.key] = [bool(r["correct"]) for r in rows]
-            log.info("%s %s acc=%.4f (%d items, %.1fs)", model.name, run.key,
-                     per_model[run.key]["acc"], len(items), per_model[run.key]["seconds"])  # fmt: skip
+            acc = per_model[run.key]["acc"]
+            log.info(
+                "%s %s acc=%.4f (%d items, %.1fs)", model.name, run.key, acc, len(items), seconds
+            )
         result.metrics["models"][model.name] = per_model
-        result.metrics["timing_s"][model.name] = round(time.perf_counter() - t0, 3)
-    result.metrics["cache"] = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
+        result.seconds[model.name] = time.perf_counter() - t0
+    result.cache = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
     for a, b in cfg.comparisons:
         for run, *_ in tasks:
             if (a, run.key) not in outcomes or (b, run.key) not in outcomes:
@@ -199,7 +225,10 @@ def evaluate(
             boot = paired_bootstrap(
                 xa, xb, resamples=cfg.bootstrap.resamples, seed=cfg.bootstrap.seed
             )
+            p_value = mcnemar(xa, xb)["p_value"]
             result.metrics["comparisons"].setdefault(f"{b}_vs_{a}", {})[run.key] = {
-                **boot, "mcnemar_p": mcnemar(xa, xb)["p_value"]}  # fmt: skip
+                **boot,
+                "mcnemar_p": p_value,
+            }
     result.metrics["skipped_tasks"] = result.skipped
     return result

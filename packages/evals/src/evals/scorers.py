@@ -1,4 +1,4 @@
-"""Scorers: option log-likelihood, generation + extraction, chain of thought, self-consistency, best-of-n.
+"""Scorers: option log-likelihood, generation + extraction, CoT, self-consistency, best-of-n.
 
 Every scorer returns one row per item (the Parquet layout of data/eval/predictions/*.parquet):
 id, gold, prediction (a letter or "unparsed"), correct, and what produced the prediction.
@@ -26,14 +26,23 @@ class RewardScorer(Protocol):
 
 def _row(item: EvalItem, prediction: str | None, **extra: Any) -> dict[str, Any]:
     pred = prediction or UNPARSED
-    return {"id": item.id, "gold": item.answer, "prediction": pred,
-            "correct": pred == item.answer, **extra}  # fmt: skip
+    return {
+        "id": item.id,
+        "gold": item.answer,
+        "prediction": pred,
+        "correct": pred == item.answer,
+        **extra,
+    }
 
 
 def score_loglik(
-    backend: Backend, items: Sequence[EvalItem], prompts: Sequence[str], *, chat: bool,
+    backend: Backend,
+    items: Sequence[EvalItem],
+    prompts: Sequence[str],
+    *,
+    chat: bool,
     kind: str = "letters",
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """acc: argmax of option log-likelihood; acc_norm: divided by the option's length in characters.
 
     acc_norm follows lm-evaluation-harness (length of the choice string, without the delimiter).
@@ -47,9 +56,16 @@ def score_loglik(
         texts = letters if kind == "letters" else list(item.options.values())
         lengths = np.array([float(len(t)) for t in texts])
         pred, pred_norm = letters[int(np.argmax(lls))], letters[int(np.argmax(lls / lengths))]
-        rows.append(_row(item, pred, prediction_norm=pred_norm,
-                         correct_norm=pred_norm == item.answer, logliks=lls.tolist(),
-                         is_greedy=[bool(s[1]) for s in row_scores]))  # fmt: skip
+        rows.append(
+            _row(
+                item,
+                pred,
+                prediction_norm=pred_norm,
+                correct_norm=pred_norm == item.answer,
+                logliks=lls.tolist(),
+                is_greedy=[bool(s[1]) for s in row_scores],
+            )
+        )
     return rows
 
 
@@ -58,8 +74,10 @@ def score_generate(
 ) -> list[dict[str, Any]]:
     """Greedy (or configured) generation, answer extracted from the first sample."""
     outputs = backend.generate(list(prompts), config)
-    return [_row(item, extract_answer(outs[0], item.options), output=outs[0])
-            for item, outs in zip(items, outputs, strict=True)]  # fmt: skip
+    return [
+        _row(item, extract_answer(outs[0], item.options), output=outs[0])
+        for item, outs in zip(items, outputs, strict=True)
+    ]
 
 
 def majority_vote(answers: Sequence[str | None]) -> str | None:
@@ -84,16 +102,25 @@ def score_self_consistency(
     rows = []
     for item, outs in zip(items, outputs, strict=True):
         answers = [extract_answer(o, item.options) for o in outs]
-        rows.append(_row(item, majority_vote(answers), samples=list(outs),
-                         votes=[a or UNPARSED for a in answers]))  # fmt: skip
+        rows.append(
+            _row(
+                item,
+                majority_vote(answers),
+                samples=list(outs),
+                votes=[a or UNPARSED for a in answers],
+            )
+        )
     return rows
 
 
 def score_best_of_n(
-    backend: Backend, items: Sequence[EvalItem], prompts: Sequence[str], config: GenerationConfig,
+    backend: Backend,
+    items: Sequence[EvalItem],
+    prompts: Sequence[str],
+    config: GenerationConfig,
     reward: RewardScorer | Callable[[str, Sequence[str]], Sequence[float]],
-) -> list[dict[str, Any]]:  # fmt: skip
-    """n samples per item; the reward model's highest-scored completion is the answer (first on ties)."""
+) -> list[dict[str, Any]]:
+    """n samples per item; the reward model's top completion is the answer (first on ties)."""
     score = reward.score if hasattr(reward, "score") else reward
     outputs = backend.generate(list(prompts), config)
     rows = []
@@ -104,6 +131,13 @@ def score_best_of_n(
                 f"reward scorer returned {len(rewards)} scores for {len(outs)} completions"
             )
         best = int(np.argmax(rewards))
-        rows.append(_row(item, extract_answer(outs[best], item.options), output=outs[best],
-                         samples=list(outs), rewards=rewards))  # fmt: skip
+        rows.append(
+            _row(
+                item,
+                extract_answer(outs[best], item.options),
+                output=outs[best],
+                samples=list(outs),
+                rewards=rewards,
+            )
+        )
     return rows

@@ -35,19 +35,25 @@ def bootstrap_ci(
         return Interval(float("nan"), float("nan"), float("nan"), 0)
     rng = np.random.default_rng(seed)
     # resample in chunks so 2000 x 3000 items does not need a 48 MB index matrix at once
-    means = np.concatenate([
-        x[rng.integers(0, x.size, size=(min(500, resamples - i), x.size))].mean(axis=1)
-        for i in range(0, resamples, 500)
-    ])  # fmt: skip
+    means = np.concatenate(
+        [
+            x[rng.integers(0, x.size, size=(min(500, resamples - i), x.size))].mean(axis=1)
+            for i in range(0, resamples, 500)
+        ]
+    )
     alpha = (1 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return Interval(float(x.mean()), float(low), float(high), int(x.size))
 
 
 def paired_bootstrap(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = 2000, seed: int = 0,
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
     confidence: float = 0.95,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Difference mean(b) - mean(a) on the same items: interval and a two-sided bootstrap p."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if xa.shape != xb.shape:
@@ -60,8 +66,12 @@ def paired_bootstrap(
     low, high = np.quantile(means, [alpha, 1 - alpha])
     # share of resamples on the other side of zero, doubled (percentile-bootstrap test)
     p = 2 * min((means <= 0).mean(), (means >= 0).mean())
-    return {"diff": float(diff.mean()), "low": float(low), "high": float(high),
-            "p_value": float(min(1.0, p))}  # fmt: skip
+    return {
+        "diff": float(diff.mean()),
+        "low": float(low),
+        "high": float(high),
+        "p_value": float(min(1.0, p)),
+    }
 
 
 def mcnemar(a: Sequence[bool], b: Sequence[bool], *, exact_below: int = 25) -> dict[str, float]:
@@ -76,11 +86,21 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, exact_below: int = 25) -> d
         return {"only_a": 0, "only_b": 0, "statistic": 0.0, "p_value": 1.0, "exact": True}
     if n < exact_below:
         p = sps.binomtest(min(only_a, only_b), n, 0.5).pvalue
-        return {"only_a": only_a, "only_b": only_b, "statistic": float(min(only_a, only_b)),
-                "p_value": float(p), "exact": True}  # fmt: skip
+        return {
+            "only_a": only_a,
+            "only_b": only_b,
+            "statistic": float(min(only_a, only_b)),
+            "p_value": float(p),
+            "exact": True,
+        }
     stat = (abs(only_a - only_b) - 1) ** 2 / n  # with continuity correction
-    return {"only_a": only_a, "only_b": only_b, "statistic": float(stat),
-            "p_value": float(sps.chi2.sf(stat, 1)), "exact": False}  # fmt: skip
+    return {
+        "only_a": only_a,
+        "only_b": only_b,
+        "statistic": float(stat),
+        "p_value": float(sps.chi2.sf(stat, 1)),
+        "exact": False,
+    }
 
 
 def grouped_accuracy(correct: Sequence[bool], groups: Sequence[str | None]) -> dict[str, dict]:

@@ -1,97 +1,76 @@
-"""Benchmark tasks registered by name: where the items come from, how they are prompted and scored.
+"""Benchmark tasks declared in params.yaml: where the items come from, how they are asked, scored.
 
-A task is a few declarative fields (like an lm-evaluation-harness YAML); adding one is one call to
-`register`. Items are data_core EvalItem records, read from the pipeline's Parquet files or, for a
-task given a `file`, straight from a benchmark file through data_core's readers.
+A task is data, like an lm-evaluation-harness YAML. A benchmark file is one `ingest.eval_sets` entry
+(`FileTask`): ingest reads it with its data_core reader into data/interim/eval_items.parquet, which
+decontamination also reads, and evaluate reads the same items back by task name. A task over the
+synth stage's held-out items is one `evaluate.heldout_sets` entry (`TaskSpec`): no file to declare.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
-from data_core.errors import ConfigError, SourceError
+from data_core.config import Strict
+from data_core.errors import SourceError
 from data_core.io import frame_to_records
 from data_core.schemas import EvalItem
+from pydantic import Field
 
-Source = Literal["eval_items", "heldout", "file"]
+Scorer = Literal["loglik", "generate", "cot", "self_consistency", "best_of_n"]
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """One benchmark: its items, prompt, choices, scorer, metrics and breakdown key."""
+class TaskSpec(Strict):
+    """One task's prompt, choices, default scorer, breakdown key and answer opening."""
 
-    name: str
-    source: Source = "eval_items"
-    task_filter: str | None = None  # value of EvalItem.task to keep (default: the task's name)
-    file: tuple[str, str] | None = None  # (data_core reader format, path) when source == "file"
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
     # mc: "Question: ...\nA. ...\nAnswer:" (lm-eval MedQA style) everywhere; auto: mc as cloze,
     # and inside a chat template the instruction format the training data uses (data_core.prompts)
     prompt: Literal["mc", "auto"] = "auto"
     choices: Literal["letters", "texts"] = "letters"  # continuation " A" or " <option text>"
-    scorer: str = "loglik"
-    metrics: tuple[str, ...] = ("acc", "acc_norm")
+    scorer: Scorer | None = None  # for runs that name none; None: each model's own, else loglik
     group_by: str | None = None  # meta key reported per value (e.g. MMLU subject)
     # meta key whose text opens the assistant's answer inside a chat template (prefill), e.g. the
     # "A patient with <findings> may have" a diagnosis answer was taught to start with
     prefill: str | None = None
-    description: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def item_task(self) -> str:
+        """The EvalItem.task value of this task's items."""
+        return self.name
 
 
-REGISTRY: dict[str, TaskSpec] = {}
+class FileTask(TaskSpec):
+    """A benchmark file (an `ingest.eval_sets` entry): the keys ingest reads, then the task's."""
+
+    format: str  # a data_core reader (data_core.readers.FORMATS), e.g. medqa
+    path: str
+    task: str | None = None  # EvalItem.task written by ingest (default: the name)
+    options: dict[str, Any] = Field(default_factory=dict)  # reader options, e.g. split_file
+
+    @property
+    def item_task(self) -> str:
+        return self.task or self.name
 
 
-def register(spec: TaskSpec) -> TaskSpec:
-    """Add (or replace) a task in the registry."""
-    REGISTRY[spec.name] = spec
-    return spec
+def task_catalog(
+    file_tasks: Iterable[TaskSpec], heldout: Iterable[TaskSpec]
+) -> dict[str, TaskSpec]:
+    """Every declared task by name (a name declared twice is an error)."""
+    catalog: dict[str, TaskSpec] = {}
+    for spec in [*file_tasks, *heldout]:
+        if spec.name in catalog:
+            raise ValueError(f"task {spec.name!r} is declared twice")
+        catalog[spec.name] = spec
+    return catalog
 
 
-register(TaskSpec("medqa", description="MedQA (USMLE, 4 options), test"))
-register(TaskSpec("medmcqa", description="MedMCQA dev subset, 4 options"))
-register(TaskSpec("pubmedqa", description="PubMedQA PQA-L test, yes/no/maybe as A/B/C"))
-register(TaskSpec("mmlu_medical", group_by="subject",
-                  description="MMLU medical subjects, per subject with macro/micro averages"))  # fmt: skip
-# The knowledge tasks score the option texts (cloze style): the pretrained base has read disease and
-# term names, not "Answer: C", so letters would measure format, not knowledge.
-register(TaskSpec("hpo_diagnosis", source="heldout", choices="texts", prefill="answer_prefix",
-                  description="held-out HPO diagnosis vignettes (no training stage sees them)"))  # fmt: skip
-register(
-    TaskSpec(
-        "hpo_diagnosis_heldout",
-        source="heldout",
-        choices="texts",
-        prefill="answer_prefix",
-        description="held-out vignettes whose every option is a held-out disease",
-    )
-)
-register(
-    TaskSpec(
-        "hpo_diagnosis_dev",
-        source="heldout",
-        choices="texts",
-        prefill="answer_prefix",
-        description="dev-part vignettes (all options dev): where the recipe is chosen",
-    )
-)
-register(TaskSpec("hpo_definition", source="heldout", choices="texts",
-                  description="held-out HPO term definitions (no training stage sees them)"))  # fmt: skip
-
-
-def get_task(name: str, **overrides) -> TaskSpec:
-    """The registered task `name`, with any field overridden."""
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
-    return replace(REGISTRY[name], **overrides) if overrides else REGISTRY[name]
-
-
-def _read_parquet_items(path: Path, task: str) -> list[EvalItem]:
+def _read_parquet_items(path: Path, task: str, name: str) -> list[EvalItem]:
     if not path.exists():
-        raise SourceError(f"{path}: eval items file not found (needed by task {task!r})")
+        raise SourceError(f"{path}: eval items file not found (needed by task {name!r})")
     frame = pl.read_parquet(path)
     return frame_to_records(frame.filter(pl.col("task") == task), EvalItem)
 
@@ -100,21 +79,10 @@ def load_items(
     spec: TaskSpec, *, eval_items: Path, heldout_items: Path, limit: int | None = None
 ) -> list[EvalItem]:
     """The task's items, in file order (optionally the first `limit`)."""
-    task = spec.task_filter or spec.name
-    if spec.source == "eval_items":
-        items = _read_parquet_items(eval_items, task)
-    elif spec.source == "heldout":
-        items = _read_parquet_items(heldout_items, task)
-    else:
-        from data_core.readers import read_source
-
-        if spec.file is None:
-            raise ConfigError(f"task {spec.name!r}: source 'file' needs file: [format, path]")
-        fmt, path = spec.file
-        result = read_source(path, fmt, spec.name, task=task)
-        items = [r for r in result.records if isinstance(r, EvalItem)]
+    path = eval_items if isinstance(spec, FileTask) else heldout_items
+    items = _read_parquet_items(path, spec.item_task, spec.name)
     if not items:
-        raise SourceError(f"task {spec.name!r}: no items with task == {task!r}")
+        raise SourceError(f"task {spec.name!r}: no items with task == {spec.item_task!r} in {path}")
     return items[:limit] if limit else items
 
 
