@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from data_core.cli import stage_main
+from data_core.entrypoint import stage_main
 from data_core.io import (
     export_chat_jsonl,
     read_records,

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from data_core.clean import decontaminate, write_removals
-from data_core.cli import stage_main
 from data_core.config import DecontaminateConfig, load_params, parse_section
+from data_core.entrypoint import stage_main
 from data_core.io import export_chat_jsonl, read_records, write_json, write_records
 from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Instruction, Passage

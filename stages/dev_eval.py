@@ -6,8 +6,8 @@ The recipe is chosen on these numbers, never on the reported held-out tasks:
 
 from pathlib import Path
 
-from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
+from data_core.entrypoint import stage_main
 from data_core.io import write_json
 from data_core.paths import stage_paths
 from data_core.tracking import flatten, stage_run

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import polars as pl
-from data_core.cli import stage_main
 from data_core.config import load_params, parse_section
+from data_core.entrypoint import stage_main
 from data_core.io import read_records, write_json
 from data_core.knowledge import domain_parts, parse_domain
 from data_core.paths import stage_paths

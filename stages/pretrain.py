@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from data_core.cli import stage_main
 from data_core.config import load_params
+from data_core.entrypoint import stage_main
 from data_core.knowledge import parse_domain
 from data_core.paths import stage_paths
 from trainers.config import parse

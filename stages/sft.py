@@ -6,8 +6,8 @@ Runs unchanged on the CPU, one GPU, or under
 
 from pathlib import Path
 
-from data_core.cli import stage_main
 from data_core.config import load_params
+from data_core.entrypoint import stage_main
 from data_core.io import read_records
 from data_core.paths import stage_paths
 from data_core.schemas import Instruction

@@ -6,8 +6,8 @@ stage keeps the same output and downstream stages do not change.
 
 from pathlib import Path
 
-from data_core.cli import stage_main
 from data_core.config import load_params
+from data_core.entrypoint import stage_main
 from data_core.paths import stage_paths
 from data_core.tracking import stage_run
 from trainers.config import parse
