@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from data_core.errors import FieldProblem, QuarantineEntry, SourceError, problem_from_validation
-from data_core.readers import formats
+from data_core.readers import benchmarks, instructions
+from data_core.readers.fields import Context
 from data_core.readers.raw import RawRow, iter_csv, iter_json_document, iter_jsonl
 from data_core.schemas import EvalItem
 
-Parser = Callable[[Any, formats.Context], BaseModel]
+Parser = Callable[[Any, Context], BaseModel]
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,16 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "medqa": Format(formats.options_jsonl, "eval_item", "medqa"),
-    "medmcqa": Format(formats.medmcqa, "eval_item", "medmcqa"),
-    "pubmedqa": Format(formats.options_jsonl, "eval_item", "pubmedqa"),
-    "pubmedqa_original": Format(formats.pubmedqa_original, "eval_item", "pubmedqa"),
-    "mmlu": Format(formats.options_jsonl, "eval_item", "mmlu_medical"),
-    "mmlu_csv": Format(formats.mmlu_csv, "eval_item", "mmlu_medical"),
-    "ultramedical": Format(formats.ultramedical, "instruction"),
-    "chat": Format(formats.chat, "instruction"),
-    "hf_disk": Format(formats.chat, "instruction"),
-    "passages": Format(formats.passages, "passage"),
+    "medqa": Format(benchmarks.options_jsonl, "eval_item", "medqa"),
+    "medmcqa": Format(benchmarks.medmcqa, "eval_item", "medmcqa"),
+    "pubmedqa": Format(benchmarks.options_jsonl, "eval_item", "pubmedqa"),
+    "pubmedqa_original": Format(benchmarks.pubmedqa_original, "eval_item", "pubmedqa"),
+    "mmlu": Format(benchmarks.options_jsonl, "eval_item", "mmlu_medical"),
+    "mmlu_csv": Format(benchmarks.mmlu_csv, "eval_item", "mmlu_medical"),
+    "ultramedical": Format(instructions.ultramedical, "instruction"),
+    "chat": Format(instructions.chat, "instruction"),
+    "hf_disk": Format(instructions.chat, "instruction"),
+    "passages": Format(instructions.passages, "passage"),
 }
 
 
@@ -134,14 +135,14 @@ def read_source(
             continue
         if keep_keys is not None and row.key not in keep_keys:
             continue  # outside the requested split: not part of this source at all
-        ctx = formats.Context(
+        ctx = Context(
             source=name,
             task=task or spec.default_task or name,
             line=row.line,
             key=row.key,
             options=options,
         )
-        if spec.parse is not formats.mmlu_csv and not isinstance(row.value, dict):
+        if spec.parse is not benchmarks.mmlu_csv and not isinstance(row.value, dict):
             quarantine(row, f"expected a JSON object, got {type(row.value).__name__}", None)
             continue
         try:
@@ -184,7 +185,7 @@ def _key_filter(path: Path, options: dict[str, Any]) -> set[str] | None:
 def to_instructions(result: ReadResult, source: str) -> ReadResult:
     """Benchmark-format records used as training data become instructions (same counts)."""
     converted = [
-        formats.eval_item_to_instruction(r, source) if isinstance(r, EvalItem) else r
+        instructions.eval_item_to_instruction(r, source) if isinstance(r, EvalItem) else r
         for r in result.records
     ]
     return ReadResult(converted, result.quarantined)
