@@ -3,15 +3,8 @@
 import time
 from pathlib import Path
 
+from data_core import io
 from data_core.entrypoint import stage_main
-from data_core.io import (
-    export_chat_jsonl,
-    read_records,
-    write_json,
-    write_jsonl,
-    write_records,
-    write_text,
-)
 from data_core.schemas import Completion, Instruction, Judgement, Preference
 from data_core.tracking import stage_run
 from synth.build import build_sets, dataset_card
@@ -32,14 +25,14 @@ def main(root: Path) -> None:
     sets = paths["sets.dir"]
     with stage_run("build", raw, root=root) as run:
         start = time.perf_counter()
-        inputs = [read_records(paths[name], schema) for name, schema in SOURCES.values()]
+        inputs = [io.read_records(paths[name], schema) for name, schema in SOURCES.values()]
         sft, prefs, metrics = build_sets(*inputs, cfg.build)
-        write_records(sets / "sft.parquet", sft, Instruction)
-        export_chat_jsonl(sets / "sft.jsonl", sft)
-        write_records(sets / "preferences.parquet", prefs, Preference)
-        write_jsonl(sets / "preferences.jsonl", (p.model_dump() for p in prefs))
-        write_text(sets / "README.md", dataset_card(sft, prefs, metrics, cfg.build))
-        write_json(paths["metrics"] / "build.json", metrics)  # results only: committed to git
+        io.write_records(sets / "sft.parquet", sft, Instruction)
+        io.export_chat_jsonl(sets / "sft.jsonl", sft)
+        io.write_records(sets / "preferences.parquet", prefs, Preference)
+        io.write_jsonl(sets / "preferences.jsonl", (p.model_dump() for p in prefs))
+        io.write_text(sets / "README.md", dataset_card(sft, prefs, metrics, cfg.build))
+        io.write_json(paths["metrics"] / "build.json", metrics)  # results only: committed to git
         for name, (entry, _) in SOURCES.items():
             run.log_input(paths[entry], name)
         for name in ("sft.parquet", "sft.jsonl", "preferences.parquet", "preferences.jsonl"):
