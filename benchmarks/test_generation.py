@@ -9,9 +9,11 @@ import os
 import time
 
 import pytest
-from synth.backends import Request, Sampling
-from synth.backends.hf import TransformersBackend
-from synth.testing import WORDS, make_tiny_llama
+from generation import Request, Sampling
+from generation.hf import HFGenerator
+
+from tests.fixtures.tiny_models import make_tiny_llama
+from tests.fixtures.toy_hpo import WORDS
 
 N_PROMPTS = int(os.environ.get("BENCH_GEN_PROMPTS", "16"))
 BATCH = int(os.environ.get("BENCH_GEN_BATCH", "8"))
@@ -33,8 +35,8 @@ def _requests() -> list[Request]:
 
 
 def test_batched_vs_one_by_one(benchmark, model_dir):
-    batched = TransformersBackend(str(model_dir), batch_size=BATCH)
-    single = TransformersBackend(str(model_dir), batch_size=1)
+    batched = HFGenerator(str(model_dir), batch_size=BATCH)
+    single = HFGenerator(str(model_dir), batch_size=1)
     for backend in (batched, single):  # random weights: keep generating to max_tokens
         backend.lm.generation_config.eos_token_id = None
     requests = _requests()

@@ -49,7 +49,7 @@ def setup(tmp_path_factory):
     pytest.importorskip(
         "lm_eval", reason="lm-eval is the bench group's baseline (uv sync --group bench)"
     )
-    from evals.tiny import make_tiny_model
+    from tests.fixtures.tiny_models import make_tiny_model
 
     tmp = tmp_path_factory.mktemp("bench_eval")
     rows = [json.loads(line) for line in MEDQA.open(encoding="utf-8")]

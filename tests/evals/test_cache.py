@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 from evals import runner
-from evals.cache import UnitCache, model_fingerprint, unit_key
+from evals.cache import UnitCache, model_identity, unit_key
 from evals.config import EvaluateConfig
 from evals.runner import evaluate
 from evals.tasks import load_items
@@ -82,9 +82,9 @@ def test_key_follows_what_decides_the_rows(eval_files, tiny_model, tmp_path):
         heldout_items=eval_files / "data/synth/heldout_eval.parquet",
     )
     prompts = runner.task_prompts(items, run, cfg.fewshot_seed)
-    model = model_fingerprint(cfg.models[0], eval_files)
+    model = model_identity(cfg.models[0], eval_files)
     key = unit_key(model, run, items, prompts, cfg)
-    assert key == unit_key(model_fingerprint(cfg.models[0], eval_files), run, items, prompts, cfg)
+    assert key == unit_key(model_identity(cfg.models[0], eval_files), run, items, prompts, cfg)
     # batch sizes change speed, not rows
     assert key == unit_key(model, run, items, prompts, _cfg(tiny_model, batch_tokens=4096))
     assert key != unit_key(model, run, items[:-1], prompts[:-1], cfg)
@@ -98,8 +98,8 @@ def test_key_follows_what_decides_the_rows(eval_files, tiny_model, tmp_path):
         (changed / "config.json").read_text().replace("{", '{"note": "retrained",', 1)
     )
     moved = cfg.models[0].model_copy(update={"path": str(changed)})
-    other = model_fingerprint(moved, eval_files)
-    assert other["files_md5"] != model["files_md5"]
+    other = model_identity(moved, eval_files)
+    assert other["fingerprint"] != model["fingerprint"]
 
 
 def test_unreadable_unit_is_scored_again_and_stale_units_are_pruned(tmp_path):

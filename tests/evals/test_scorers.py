@@ -13,7 +13,8 @@ from evals.scorers import (
     score_loglik,
     score_self_consistency,
 )
-from evals.tiny import make_items
+
+from tests.fixtures.tiny_models import make_items
 
 
 @pytest.fixture(scope="module")
