@@ -16,7 +16,7 @@ import pytest
 import torch
 from datasets import Dataset
 from trainers.config import ModelConfig, TokenizerConfig
-from trainers.evaluate import assistant_labels
+from trainers.heldout import assistant_labels
 from trainers.pretrain import new_model
 from trainers.tokenizer import train_bpe
 from trl.data_utils import pack_dataset

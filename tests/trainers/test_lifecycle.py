@@ -10,9 +10,11 @@ from datasets import Dataset
 from trainers.checkpoints import STAMP, checkpoint_step, prepare_checkpoints
 from trainers.config import PretrainConfig
 from trainers.lifecycle import TrainingJob, run_training
+from trainers.model_dir import save_tokenizer
 from trainers.pretrain import new_model, pack_blocks
 from trainers.reporting import split_results, write_metrics
 from transformers import (
+    AutoTokenizer,
     DataCollatorForLanguageModeling,
     Trainer,
     TrainerCallback,
@@ -105,3 +107,14 @@ def test_metrics_file_holds_results_only(tmp_path) -> None:
     assert json.loads((tmp_path / "m.json").read_text()) == {"train_loss": 1.0}
     results, rest = split_results(metrics)
     assert results == {"train_loss": 1.0} and set(rest) == set(metrics) - {"train_loss"}
+
+
+def test_a_saved_tokenizer_does_not_record_how_it_was_loaded(tmp_path, tokenizer) -> None:
+    """Offline loading (HF_HUB_OFFLINE=1) must not reach the saved files: same md5 anywhere."""
+    tokenizer.save_pretrained(tmp_path / "source")
+    for name, offline in (("offline", True), ("online", False)):
+        loaded = AutoTokenizer.from_pretrained(tmp_path / "source", local_files_only=offline)
+        save_tokenizer(loaded, tmp_path / name)
+    saved = (tmp_path / "offline/tokenizer_config.json").read_bytes()
+    assert b"local_files_only" not in saved
+    assert saved == (tmp_path / "online/tokenizer_config.json").read_bytes()

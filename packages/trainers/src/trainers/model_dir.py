@@ -32,6 +32,14 @@ def save_model_dir(model: PreTrainedModel, tokenizer: Any, out_dir: Path) -> Non
     tmp.rename(out_dir)
 
 
+def save_tokenizer(tokenizer: Any, folder: Path) -> None:
+    """Save without how it was loaded: HF_HUB_OFFLINE=1 makes transformers record
+    `local_files_only: true` in tokenizer_config.json, so a model's md5 would depend on the
+    environment of the run that saved it."""
+    tokenizer.init_kwargs.pop("local_files_only", None)
+    tokenizer.save_pretrained(folder)
+
+
 def save_trained(trainer: Any, tokenizer: Any, out_dir: Path) -> None:
     """Save a trained model on every rank (ZeRO-3 gathers its shards), then swap it into place."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
@@ -41,7 +49,7 @@ def save_trained(trainer: Any, tokenizer: Any, out_dir: Path) -> None:
     trainer.save_model(str(tmp))
     trainer.accelerator.wait_for_everyone()
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         for leftover in ("training_args.bin",):  # a model dir, not a checkpoint
             (tmp / leftover).unlink(missing_ok=True)
         shutil.rmtree(out_dir, ignore_errors=True)

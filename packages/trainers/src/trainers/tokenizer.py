@@ -10,30 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from data_core.errors import ConfigError
+from generation import LLAMA3_CHAT_TEMPLATE  # with {% generation %} markers (assistant-only loss)
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from trainers.config import SPECIAL_TOKENS, TokenizerConfig
 
 log = logging.getLogger(__name__)
-
-# Llama-3's chat format, with {% generation %} markers around what the assistant says (its
-# <|eot_id|> included, so a model learns to stop) for assistant-only loss masks. The markers
-# render nothing, so the text is exactly Meta's template output.
-LLAMA3_CHAT_TEMPLATE = (
-    "{{- bos_token }}"
-    "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{%- generation %}{{- message['content'] | trim + '<|eot_id|>' }}{%- endgeneration %}"
-    "{%- else %}"
-    "{{- message['content'] | trim + '<|eot_id|>' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{%- endif %}"
-)
 
 
 def train_bpe(texts: Iterable[str], cfg: TokenizerConfig) -> PreTrainedTokenizerFast:
