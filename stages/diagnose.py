@@ -6,7 +6,7 @@ import polars as pl
 from data_core.config import load_params, parse_section
 from data_core.entrypoint import stage_main
 from data_core.io import read_records, write_json
-from data_core.knowledge import domain_parts, parse_domain
+from data_core.knowledge import domain_parts, parse_domain, read_knowledge
 from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Instruction
 from data_core.tracking import stage_run
@@ -26,7 +26,7 @@ def main(root: Path) -> None:
         items = read_records(root / ev.heldout_items, EvalItem)
         names = {t.key: t.name for t in ev.tasks}
         by_task = {k: [i for i in items if i.task == names[k]] for k in cfg.tasks}
-        domain = domain_parts(pl.read_parquet(root / cfg.hpo_diseases), parse_domain(params))
+        domain = domain_parts(read_knowledge(root / cfg.hpo_diseases), parse_domain(params))
         definitions = [i for i in items if i.task == "hpo_definition"]
         read = read_by_base(domain, definitions, "\n".join(pretrain_documents(root, params)))
         answers = training_answers(read_records(root / cfg.sft_set, Instruction))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,13 +121,8 @@ def _write_predictions(path: Path, rows, items, model: str, task: str, spec: Tas
         frame.write_parquet(tmp, compression="zstd")
 
 
-def evaluate(
-    cfg: EvaluateConfig, root: Path, model_digests: Mapping[str, str] | None = None
-) -> EvalResult:
-    """Every model x every task; per-item predictions to Parquet, metrics dict returned.
-
-    `model_digests`: model name -> md5 of its directory, where the caller has already hashed it.
-    """
+def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
+    """Every model x every task; per-item predictions to Parquet, metrics dict returned."""
     tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem]]] = []
     result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}})
     catalog = cfg.catalog

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import polars as pl
-from data_core.errors import DataCoreError
-from data_core.knowledge import KnowledgeDomainConfig, Part, domain_parts, term_is_heldout
+from data_core.knowledge import (
+    KnowledgeDomainConfig,
+    Part,
+    domain_parts,
+    read_knowledge,
+    term_is_heldout,
+)
 
 
 @dataclass(frozen=True)
@@ -161,11 +165,6 @@ class KnowledgeBase:
         return unique
 
 
-def read_diseases(path: Path) -> pl.DataFrame:
-    """The HPO disease table (data/interim/hpo_diseases.parquet): its one reader here."""
-    return pl.read_parquet(path)
-
-
 def load_kb(
     diseases_path: Path,
     terms_path: Path,
@@ -173,10 +172,7 @@ def load_kb(
     min_phenotypes: int = 3,
 ) -> KnowledgeBase:
     """Read data/interim/hpo_{diseases,terms}.parquet; keep diseases with enough phenotypes."""
-    for path in (diseases_path, terms_path):
-        if not Path(path).exists():
-            raise DataCoreError(f"{path}: missing (run `uv run dvc repro ingest` first)")
-    disease_rows = read_diseases(diseases_path)
+    disease_rows, term_rows = read_knowledge(diseases_path), read_knowledge(terms_path)
     diseases: dict[str, Disease] = {}
     for row in disease_rows.iter_rows(named=True):
         phenos, onsets, seen = [], [], set()
@@ -193,7 +189,7 @@ def load_kb(
             )
     terms = {
         row["id"]: Term(row["id"], row["name"], row["definition"], tuple(row["parents"] or ()))
-        for row in pl.read_parquet(terms_path).iter_rows(named=True)
+        for row in term_rows.iter_rows(named=True)
     }
     domain_cfg = domain_cfg or KnowledgeDomainConfig()
     domain = domain_parts(disease_rows, domain_cfg)

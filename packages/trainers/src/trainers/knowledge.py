@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from data_core.knowledge import KnowledgeDomainConfig, domain_frame, eligible_diseases
+from data_core.knowledge import (
+    KnowledgeDomainConfig,
+    domain_frame,
+    eligible_diseases,
+    read_knowledge,
+)
 
 from trainers.config import KnowledgeConfig, PhrasingConfig
 
@@ -130,7 +135,7 @@ def tokenizer_corpus(
     diseases: Path, passages: Path | None, scored: Path | None, cfg: KnowledgeConfig
 ) -> Iterator[str]:
     """The tokenizer's training text: disease sentences, passages, synthesized instructions."""
-    yield from knowledge_documents(select_diseases(pl.read_parquet(diseases), cfg), cfg)
+    yield from knowledge_documents(select_diseases(read_knowledge(diseases), cfg), cfg)
     if passages is not None:
         yield from passage_texts(passages)
     if scored is not None:
@@ -150,7 +155,7 @@ def pretrain_corpus(
     The base reads every disease of the knowledge domain, all parts: held-out questions then ask
     about facts it has read, and no instruction is ever about them.
     """
-    docs = list(knowledge_documents(domain_frame(pl.read_parquet(diseases), domain), cfg))
+    docs = list(knowledge_documents(domain_frame(read_knowledge(diseases), domain), cfg))
     extra = passage_texts(passages, passages_limit) if passages is not None else []
     n_eval = round(len(extra) * eval_fraction) if extra else 0
     held = {
