@@ -18,14 +18,13 @@ def main(root: Path) -> None:
     cfg = located(load_evaluate(params), stage_paths(params, root))
     logged = {"evaluate": params["evaluate"], "eval_sets": params["ingest"]["eval_sets"]}
     with stage_run("evaluate", logged, root=root) as run:
-        digests = {}
         for model in cfg.models:
             if model.backend != "openai" and (root / model.path).exists():
-                digests[model.name] = run.log_input(root / model.path, f"model:{model.name}")
+                run.log_input(root / model.path, f"model:{model.name}")
         for path in (cfg.eval_items, cfg.heldout_items):
             if (root / path).exists():
                 run.log_input(root / path)
-        result = evaluate(cfg, root, digests)
+        result = evaluate(cfg, root)
         write_json(root / cfg.metrics, result.metrics)  # results only: committed to git
         for name, path in result.predictions.items():
             run.log_output(path, name)

@@ -17,6 +17,8 @@ from trainers.sft import conversations, replay_documents, train_sft
 from trainers.training_stage import TrainingStage
 from transformers import AutoTokenizer
 
+REPLAY_INPUTS = (("interim", "hpo_diseases"), ("clean", "passages"))
+
 
 @stage_main
 def main(root: Path) -> None:
@@ -29,10 +31,7 @@ def main(root: Path) -> None:
     test = conversations(records, "test", cfg.max_eval_records)
     replay = []
     if cfg.replay_ratio > 0:  # the base's own pretraining documents (knowledge replay)
-        inputs |= {
-            "hpo_diseases": paths["interim.hpo_diseases"],
-            "passages": paths["clean.passages"],
-        }
+        inputs |= {name: paths[f"{group}.{name}"] for group, name in REPLAY_INPUTS}
         count = round(cfg.replay_ratio * len(train))
         replay = replay_documents(pretrain_documents(root, params), count)
     tokenizer = AutoTokenizer.from_pretrained(inputs["base"])

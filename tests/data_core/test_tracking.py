@@ -20,7 +20,8 @@ def test_ingest_stage_logs_to_mlflow(tmp_path, monkeypatch):
             "hpo": {"enabled": False},
             "sources": [{"name": "s", "format": "chat", "path": "src.jsonl"}],
             "eval_sets": [],
-        }
+        },
+        "paths": yaml.safe_load((REPO / "params.yaml").read_text())["paths"],
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from data_core.config import IngestConfig, parse_section
 from data_core.errors import ConfigError
-from data_core.ingest import ingest, write_ingest
+from data_core.ingest import OUTPUTS, ingest, write_ingest
 from evals.config import load_evaluate
 from evals.runner import evaluate
 
@@ -45,7 +45,8 @@ def test_the_medqa_file_under_a_new_name_gets_the_builtin_medqa_predictions(
     }
     # ingest reads both into the eval items decontamination uses; evaluate reads them back
     result = ingest(parse_section(params, "ingest", IngestConfig), REPO)
-    write_ingest(result, tmp_path / "data/interim", tmp_path / "metrics/ingest.json")
+    interim = {name: tmp_path / f"data/interim/{name}.parquet" for name in OUTPUTS}
+    write_ingest(result, interim, tmp_path / "metrics/ingest.json")
     assert result.counts["eval_sets"]["my_medqa"] == result.counts["eval_sets"]["medqa"]
     out = evaluate(load_evaluate(params), tmp_path)
     assert out.metrics["tasks"]["my_medqa"]["items"] == LIMIT

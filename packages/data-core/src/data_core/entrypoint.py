@@ -5,29 +5,41 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from data_core.errors import DataCoreError
 
+StageMain = Callable[..., None]
 
-def stage_main(main: Callable[[Path], None]) -> Callable[[], None]:
-    """Wrap `main(root)`: parse `--root`, set up logging, turn DataCoreError into exit code 2."""
 
-    def run() -> None:
-        parser = argparse.ArgumentParser(description=main.__doc__)
-        default_root = Path(sys.argv[0]).resolve().parent.parent
-        parser.add_argument(
-            "--root", type=Path, default=default_root, help="repository root (params.yaml)"
-        )
-        args = parser.parse_args()
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-        )
-        try:
-            main(args.root.resolve())
-        except DataCoreError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+def stage_main(
+    main: StageMain | None = None, *, choices: Mapping[str, Sequence[str]] | None = None
+) -> Any:
+    """Wrap `main(root, **choices)`: parse `--root` (and a required `--<name>` per entry of
+    `choices`, e.g. a matrix stage's `--loss dpo`), set up logging, turn DataCoreError into exit
+    code 2. Use as `@stage_main` or `@stage_main(choices={"loss": LOSSES})`."""
 
-    return run
+    def wrap(func: StageMain) -> Callable[[], None]:
+        def run() -> None:
+            parser = argparse.ArgumentParser(description=func.__doc__)
+            default_root = Path(sys.argv[0]).resolve().parent.parent
+            parser.add_argument(
+                "--root", type=Path, default=default_root, help="repository root (params.yaml)"
+            )
+            for name, allowed in (choices or {}).items():
+                parser.add_argument(f"--{name}", required=True, choices=list(allowed))
+            args = vars(parser.parse_args())
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+            )
+            try:
+                func(args.pop("root").resolve(), **args)
+            except DataCoreError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(2)
+
+        return run
+
+    return wrap(main) if main is not None else wrap
