@@ -34,7 +34,7 @@ doc_to_target: "{{{{['A', 'B', 'C', 'D'].index(answer_idx)}}}}"
 metric_list:
   - metric: acc
   - metric: acc_norm
-"""
+"""  # noqa: E501 - lm-eval's prompt, one YAML line
 # lm-eval's doc_to_choice: a list, or a Jinja template that renders to a Python list literal
 CHOICES = {
     "letters": '["A", "B", "C", "D"]',

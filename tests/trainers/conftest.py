@@ -1,4 +1,4 @@
-"""Tiny fixtures for the trainers tests: a tokenizer, a 2-layer Llama, Instruction/Preference records."""
+"""Tiny fixtures for the trainers tests: a tokenizer, a 2-layer Llama, SFT and preference data."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def tokenizer():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
-    """A randomly initialised 2-layer Llama saved as a model dir (TRL loads references from paths)."""
+    """A random 2-layer Llama saved as a model dir (TRL loads references from paths)."""
     out = tmp_path_factory.mktemp("models") / "tiny"
     save_model_dir(new_model(TINY_MODEL, tokenizer, seed=0), tokenizer, out)
     return out

@@ -1,4 +1,4 @@
-"""Assistant-only loss: labels are -100 everywhere except the assistant's tokens (and its <|eot_id|>)."""
+"""Assistant-only loss: labels are -100 except on the assistant's tokens (and its <|eot_id|>)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model
     assert steps.seen == [5, 6]  # continued at step 5: no restart from step 1
     assert result.metrics["global_step"] == 6  # same final step count as an uninterrupted run
 
-    # an uninterrupted run from scratch ends in the same weights (optimizer, scheduler, RNG restored)
+    # an uninterrupted run from scratch ends in the same weights (optimizer, scheduler, RNG kept)
     fresh = job(tmp_path, "ref", "fresh", fingerprint)
     clean = train_sft(tiny_model_dir, tokenizer, train, test, cfg, fresh)
     assert clean.metrics["global_step"] == 6 and clean.mlflow_only["resumed_from"] == ""

@@ -1,4 +1,4 @@
-"""Tokenizer: byte-level round trip, Llama-3 special tokens, exact Llama-3 chat format, save/load."""
+"""Tokenizer: byte-level round trip, Llama-3 special tokens, exact chat format, save/load."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ class HpoConfig(Strict):
 
 
 class EvalSetConfig(SourceConfig):
-    """A benchmark file; the same entry declares its evaluation task (evals.tasks checks those keys)."""
+    """A benchmark file; the same entry declares its evaluation task (keys checked by evals)."""
 
     model_config = ConfigDict(extra="allow")
 
