@@ -8,7 +8,7 @@ from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Instruction
 from data_core.tracking import stage_run
 from synth.evolve import evolve
-from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
+from synth.stage_support import llm_only, load_config, open_kb, run_stats, stage_generators
 
 
 @stage_main
@@ -17,14 +17,10 @@ def main(root: Path) -> None:
     raw, cfg, paths = load_config(root)
     src, out = paths["synth.instructions"], paths["synth.evolved"]
     with stage_run("evolve", raw, root=root) as run:
-        start, generators = time.perf_counter(), {}
-        records = read_records(src, Instruction)
-        kb = open_kb(paths, cfg)
-        if not is_kb(cfg, name := cfg.evolve.backend):
-            generators[name] = open_generator(paths, cfg, name, "evolve", kb)
-        result, metrics = evolve(records, cfg, kb, generators.get(name))
-        for generator in generators.values():
-            generator.close()
+        start, records = time.perf_counter(), read_records(src, Instruction)
+        kb, name = open_kb(paths, cfg), cfg.evolve.backend
+        with stage_generators(paths, cfg, "evolve", llm_only(cfg, name), kb) as generators:
+            result, metrics = evolve(records, cfg, kb, generators.get(name))
         write_records(out, result, Instruction)
         metrics["total"] = len(result)
         write_json(paths["metrics"] / "evolve.json", metrics)  # results only: committed to git

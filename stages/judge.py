@@ -8,7 +8,7 @@ from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Completion, Instruction, Judgement
 from data_core.tracking import stage_run
 from synth.judge import judge
-from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
+from synth.stage_support import llm_only, load_config, open_kb, run_stats, stage_generators
 
 
 @stage_main
@@ -18,17 +18,14 @@ def main(root: Path) -> None:
     src = {"scored": paths["synth.scored"], "completions": paths["synth.completions"]}
     out = paths["synth.judgements"]
     with stage_run("judge", raw, root=root) as run:
-        start, generators = time.perf_counter(), {}
-        records = read_records(src["scored"], Instruction)
+        start, records = time.perf_counter(), read_records(src["scored"], Instruction)
         completions = read_records(src["completions"], Completion)
-        kb = open_kb(paths, cfg)
-        if not is_kb(cfg, name := cfg.judge.backend):
-            generators[name] = open_generator(paths, cfg, name, "judge", kb)
-        judgements, metrics = judge(
-            records, completions, name, kb, generators.get(name), cfg.judge.open_threshold, cfg.seed
-        )
-        for generator in generators.values():
-            generator.close()
+        kb, name, threshold = open_kb(paths, cfg), cfg.judge.backend, cfg.judge.open_threshold
+        with stage_generators(paths, cfg, "judge", llm_only(cfg, name), kb) as generators:
+            judged = judge(
+                records, completions, name, kb, generators.get(name), threshold, cfg.seed
+            )
+        judgements, metrics = judged
         write_records(out, judgements, Judgement)
         write_json(paths["metrics"] / "judge.json", metrics)  # results only: committed to git
         for key, path in src.items():

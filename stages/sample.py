@@ -8,7 +8,7 @@ from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Completion, Instruction
 from data_core.tracking import stage_run
 from synth.sample import sample
-from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
+from synth.stage_support import is_kb, load_config, open_kb, run_stats, stage_generators
 
 
 @stage_main
@@ -21,12 +21,8 @@ def main(root: Path) -> None:
         records = read_records(src, Instruction)
         names = [m.backend for m in cfg.sample.panel if m.enabled]
         kb = open_kb(paths, cfg) if any(is_kb(cfg, n) for n in names) else None
-        generators = {n: open_generator(paths, cfg, n, "sample", kb) for n in names}
-        try:
+        with stage_generators(paths, cfg, "sample", names, kb) as generators:
             completions, metrics = sample(records, cfg.sample, generators, cfg.seed)
-        finally:
-            for generator in generators.values():
-                generator.close()
         write_records(out, completions, Completion)
         write_json(paths["metrics"] / "sample.json", metrics)  # results only: committed to git
         run.log_input(src, "scored")

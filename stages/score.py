@@ -8,7 +8,7 @@ from data_core.io import read_records, write_json, write_records
 from data_core.schemas import Instruction
 from data_core.tracking import stage_run
 from synth.score import score
-from synth.stage_support import is_kb, load_config, open_generator, open_kb, run_stats
+from synth.stage_support import llm_only, load_config, open_kb, run_stats, stage_generators
 
 
 @stage_main
@@ -17,14 +17,10 @@ def main(root: Path) -> None:
     raw, cfg, paths = load_config(root)
     src, out = paths["synth.evolved"], paths["synth.scored"]
     with stage_run("score", raw, root=root) as run:
-        start, generators = time.perf_counter(), {}
-        records = read_records(src, Instruction)
-        kb = open_kb(paths, cfg)
-        if not is_kb(cfg, name := cfg.score.backend):
-            generators[name] = open_generator(paths, cfg, name, "score", kb)
-        kept, metrics = score(records, cfg.score, kb, generators.get(name), cfg.seed)
-        for generator in generators.values():
-            generator.close()
+        start, records = time.perf_counter(), read_records(src, Instruction)
+        kb, name = open_kb(paths, cfg), cfg.score.backend
+        with stage_generators(paths, cfg, "score", llm_only(cfg, name), kb) as generators:
+            kept, metrics = score(records, cfg.score, kb, generators.get(name), cfg.seed)
         write_records(out, kept, Instruction)
         write_json(paths["metrics"] / "score.json", metrics)  # results only: committed to git
         run.log_input(src, "evolved")

@@ -7,7 +7,14 @@ from data_core.entrypoint import stage_main
 from data_core.io import read_records, write_json, write_records
 from data_core.schemas import EvalItem, Instruction, Passage
 from data_core.tracking import stage_run
-from synth.stage_support import KB_TABLES, is_kb, load_config, open_generator, open_kb, run_stats
+from synth.stage_support import (
+    KB_TABLES,
+    llm_only,
+    load_config,
+    open_kb,
+    run_stats,
+    stage_generators,
+)
 from synth.synthesize import synthesize_kb, synthesize_llm
 
 
@@ -17,17 +24,16 @@ def main(root: Path) -> None:
     raw, cfg, paths = load_config(root)
     out_ins, out_eval = paths["synth.instructions"], paths["synth.heldout_eval"]
     with stage_run("synthesize", raw, root=root) as run:
-        start, generators = time.perf_counter(), {}
-        kb = open_kb(paths, cfg)
+        start, kb = time.perf_counter(), open_kb(paths, cfg)
         # The kb teacher always writes the held-out eval set (it needs verifiable answers).
         instructions, evals, metrics = synthesize_kb(kb, cfg)
-        if not is_kb(cfg, name := cfg.synthesize.backend):
-            generators[name] = open_generator(paths, cfg, name, "synthesize", kb)
-            seeds = read_records(paths["clean.passages"], Passage)
-            seeds = [p for p in seeds if p.source in cfg.synthesize.seed_sources]
-            llm, metrics["llm"] = synthesize_llm(generators[name], seeds, cfg)
-            instructions += llm
-            generators[name].close()
+        llm_names = llm_only(cfg, cfg.synthesize.backend)
+        with stage_generators(paths, cfg, "synthesize", llm_names, kb) as generators:
+            for generator in generators.values():  # an LLM also writes questions from text seeds
+                seeds = read_records(paths["clean.passages"], Passage)
+                seeds = [p for p in seeds if p.source in cfg.synthesize.seed_sources]
+                llm, metrics["llm"] = synthesize_llm(generator, seeds, cfg)
+                instructions += llm
         write_records(out_ins, instructions, Instruction)
         write_records(out_eval, evals, EvalItem)
         write_json(paths["metrics"] / "synthesize.json", metrics)  # results only: committed to git

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
+from data_core.errors import SourceError
 from data_core.prompts import format_mc
 from data_core.schemas import EvalItem
 
@@ -70,3 +72,15 @@ def apply_chat(tokenizer, user_text: str) -> str:
 def strip_bos(text: str, bos: str | None) -> str:
     """Templates usually write BOS themselves; the tokenizer would add a second one."""
     return text[len(bos) :] if bos and text.startswith(bos) else text
+
+
+def chat_prompt(tokenizer: Any, model: str, user_text: str, chat: bool | None) -> tuple[str, bool]:
+    """`user_text` inside the model's chat template when asked (chat=True) or when it has one
+    (chat=None); returns the prompt and whether the template was applied."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    use = has_template if chat is None else chat
+    if use and not has_template:
+        raise SourceError(f"model {model!r} has no chat template but chat_template: always")
+    if not use:
+        return user_text, False
+    return strip_bos(apply_chat(tokenizer, user_text), tokenizer.bos_token), True

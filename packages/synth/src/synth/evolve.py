@@ -6,14 +6,13 @@ import random
 from collections import Counter
 from typing import Any
 
-from data_core.prompts import format_mc
-from data_core.schemas import Instruction, Message
+from data_core.schemas import Instruction
 from generation import Generator, Request, Sampling, as_messages
 
 from synth.config import SynthConfig
 from synth.knowledge_base import KnowledgeBase
 from synth.questions import LETTERS, definition_mc_item, pick_findings, vignette_text
-from synth.synthesize import parse_generated, to_instruction
+from synth.synthesize import generated_mc, parse_generated, to_instruction
 
 CONSTRAINTS = {
     "mc": "Justify the choice by naming the finding that best separates "
@@ -151,28 +150,10 @@ def evolve(
                 continue
             answer = f"The answer is {item['answer']}. {item['explanation']}"
             prompt = as_messages(record.messages)[0]["content"]
-            children.append(
-                Instruction(
-                    id=f"{record.id}~{op}",
-                    source=record.source,
-                    type="mc",
-                    messages=[
-                        Message(role="user", content=format_mc(item["question"], item["options"])),
-                        Message(role="assistant", content=answer),
-                    ],
-                    options=item["options"],
-                    answer=item["answer"],
-                    meta={
-                        **record.meta,
-                        "parent": record.id,
-                        "evolution": op,
-                        "gold": item["options"][item["answer"]],
-                        "question": item["question"],
-                        "generator": backend.model,
-                        "parent_prompt": prompt[:200],
-                    },
-                )
-            )
+            meta = {**record.meta, "parent": record.id, "evolution": op}
+            extra = {"generator": backend.model, "parent_prompt": prompt[:200]}
+            record_id = f"{record.id}~{op}"
+            children.append(generated_mc(record_id, record.source, item, answer, meta, extra))
     counts = {
         "parents": len(records),
         "evolved": len(children),

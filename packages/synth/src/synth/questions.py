@@ -85,6 +85,27 @@ def diagnosis_item(
     return {"question": vignette_text(kb, meta), "options": options, "answer": letter, "meta": meta}
 
 
+def _mc_item(
+    kind: str,
+    subject: str,
+    question: str,
+    answer_id: str,
+    others: list[str],
+    labels: dict[str, str],
+    rng: random.Random,
+) -> dict[str, Any]:
+    """A shuffled MC item whose options are knowledge-base ids named by `labels`."""
+    options, option_ids, letter = _shuffle_options(answer_id, others, labels, rng)
+    meta = {
+        "kind": kind,
+        "subject": subject,
+        "option_ids": option_ids,
+        "gold": labels[answer_id],
+        "answer_id": answer_id,
+    }
+    return {"question": question, "options": options, "answer": letter, "meta": meta}
+
+
 def phenotype_item(
     kb: KnowledgeBase, disease_id: str, rng: random.Random, n_options: int
 ) -> dict[str, Any] | None:
@@ -103,16 +124,8 @@ def phenotype_item(
     labels = {h: _name(kb, h) for h in [answer, *others]}
     if len(set(labels.values())) < n_options:
         return None
-    options, option_ids, letter = _shuffle_options(answer, others, labels, rng)
     question = f"Which of the following is a characteristic clinical feature of {disease.name}?"
-    meta = {
-        "kind": "phenotype",
-        "subject": disease_id,
-        "option_ids": option_ids,
-        "gold": labels[answer],
-        "answer_id": answer,
-    }
-    return {"question": question, "options": options, "answer": letter, "meta": meta}
+    return _mc_item("phenotype", disease_id, question, answer, others, labels, rng)
 
 
 def hierarchy_item(
@@ -134,19 +147,11 @@ def hierarchy_item(
     labels = {t: kb.terms[t].name for t in [parent, *others]}
     if len(set(labels.values())) < n_options:
         return None
-    options, option_ids, letter = _shuffle_options(parent, others, labels, rng)
     question = (
         f"In the Human Phenotype Ontology, '{term.name}' is a subclass of which of the "
         "following terms?"
     )
-    meta = {
-        "kind": "hierarchy",
-        "subject": term_id,
-        "option_ids": option_ids,
-        "gold": labels[parent],
-        "answer_id": parent,
-    }
-    return {"question": question, "options": options, "answer": letter, "meta": meta}
+    return _mc_item("hierarchy", term_id, question, parent, others, labels, rng)
 
 
 def definition_item(kb: KnowledgeBase, term_id: str) -> dict[str, Any] | None:
@@ -175,13 +180,5 @@ def definition_mc_item(
     labels = {t: kb.terms[t].name for t in [term_id, *others]}
     if len(set(labels.values())) < n_options:
         return None
-    options, option_ids, letter = _shuffle_options(term_id, others, labels, rng)
     question = f'Which term matches this definition: "{term.definition}"'
-    meta = {
-        "kind": "definition_mc",
-        "subject": term_id,
-        "option_ids": option_ids,
-        "gold": term.name,
-        "answer_id": term_id,
-    }
-    return {"question": question, "options": options, "answer": letter, "meta": meta}
+    return _mc_item("definition_mc", term_id, question, term_id, others, labels, rng)

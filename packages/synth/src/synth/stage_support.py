@@ -3,7 +3,8 @@ the run stats that go to MLflow."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,24 @@ def open_generator(
     """The named generator behind the stage's crash-safe response cache (paths `synth.cache`)."""
     inner = make_generator(name, cfg.backends[name], paths.root, kb, cfg.answer_style)
     return CachedGenerator(inner, ResponseCache(paths["synth.cache"] / f"{stage}.sqlite"))
+
+
+@contextmanager
+def stage_generators(
+    paths: StagePaths, cfg: SynthConfig, stage: str, names: list[str], kb: KnowledgeBase | None
+) -> Iterator[dict[str, CachedGenerator]]:
+    """The stage's named generators behind their response cache, closed on the way out."""
+    opened = {n: open_generator(paths, cfg, n, stage, kb) for n in names}
+    try:
+        yield opened
+    finally:
+        for generator in opened.values():
+            generator.close()
+
+
+def llm_only(cfg: SynthConfig, *names: str) -> list[str]:
+    """The names whose backend is not the kb teacher (evolve and score ask the kb directly)."""
+    return [n for n in names if not is_kb(cfg, n)]
 
 
 def is_kb(cfg: SynthConfig, name: str) -> bool:

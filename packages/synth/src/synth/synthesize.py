@@ -214,6 +214,31 @@ def parse_generated(text: str) -> dict[str, Any]:
     }
 
 
+def generated_mc(
+    record_id: str,
+    source: str,
+    item: dict[str, Any],
+    answer: str,
+    meta: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Instruction:
+    """An MC instruction from a generator's parsed item (`parse_generated`): meta, then the gold
+    and question the judge reads, then `extra`."""
+    gold = {"gold": item["options"][item["answer"]], "question": item["question"]}
+    return Instruction(
+        id=record_id,
+        source=source,
+        type="mc",
+        messages=[
+            Message(role="user", content=format_mc(item["question"], item["options"])),
+            Message(role="assistant", content=answer),
+        ],
+        options=item["options"],
+        answer=item["answer"],
+        meta=meta | gold | (extra or {}),
+    )
+
+
 def synthesize_llm(
     backend: Generator, seeds: list[Passage], cfg: SynthConfig
 ) -> tuple[list[Instruction], dict[str, Any]]:
@@ -243,24 +268,7 @@ def synthesize_llm(
             rejected[type(exc).__name__] += 1
             continue
         answer = f"The answer is {item['answer']}. {item['explanation']}".strip()
-        out.append(
-            Instruction(
-                id=f"synth-{backend.kind}:{seed.id}",
-                source=f"synth-{backend.kind}",
-                type="mc",
-                messages=[
-                    Message(role="user", content=format_mc(item["question"], item["options"])),
-                    Message(role="assistant", content=answer),
-                ],
-                options=item["options"],
-                answer=item["answer"],
-                meta={
-                    "kind": "seed_mc",
-                    "subject": seed.id,
-                    "generator": backend.model,
-                    "gold": item["options"][item["answer"]],
-                    "question": item["question"],
-                },
-            )
-        )
+        meta = {"kind": "seed_mc", "subject": seed.id, "generator": backend.model}
+        source = f"synth-{backend.kind}"
+        out.append(generated_mc(f"{source}:{seed.id}", source, item, answer, meta))
     return out, {"instructions": len(out), "seeds": len(seeds), "rejected": dict(rejected)}

@@ -15,6 +15,20 @@ from data_core.readers.fields import (
 from data_core.schemas import YES_NO_MAYBE, EvalItem
 
 
+def _item(
+    ctx: Context, key: str, question: str, options: dict[str, str], answer: str, meta: dict
+) -> EvalItem:
+    """An item of `ctx.task`, its id the task and the record's own key."""
+    return EvalItem(
+        id=f"{ctx.task}:{key}",
+        task=ctx.task,
+        question=question,
+        options=options,
+        answer=answer,
+        meta=meta,
+    )
+
+
 def options_jsonl(obj: dict[str, Any], ctx: Context) -> EvalItem:
     """MedQA / MMLU / PubMedQA-MC / MedMCQA rows: question, options{A..}, answer_idx."""
     extras = {
@@ -30,14 +44,7 @@ def options_jsonl(obj: dict[str, Any], ctx: Context) -> EvalItem:
     if answer not in options:
         raise FieldProblem("answer_idx", f"{answer!r} is not among the options {sorted(options)}")
     key = record_key(obj, ctx, "realidx", "id")
-    return EvalItem(
-        id=f"{ctx.task}:{key}",
-        task=ctx.task,
-        question=text_field(obj, "question"),
-        options=options,
-        answer=answer,
-        meta=meta,
-    )
+    return _item(ctx, key, text_field(obj, "question"), options, answer, meta)
 
 
 def medmcqa(obj: dict[str, Any], ctx: Context) -> EvalItem:
@@ -46,21 +53,12 @@ def medmcqa(obj: dict[str, Any], ctx: Context) -> EvalItem:
         return options_jsonl(obj, ctx)
     options = {letter: text_field(obj, f"op{letter.lower()}") for letter in "ABCD"}
     cop = field_value(obj, "cop", int)
-    base = int(
-        ctx.options.get("cop_base", 1)
-    )  # the original release counts from 1; HF's copy from 0
+    base = int(ctx.options.get("cop_base", 1))  # the original release counts from 1; HF's from 0
     if not base <= cop < base + 4:
         raise FieldProblem("cop", f"expected an option index in {base}..{base + 3}, got {cop}")
     meta = {k: obj[k] for k in ("subject_name", "topic_name", "exp", "choice_type") if obj.get(k)}
     key = record_key(obj, ctx, "id", "realidx")
-    return EvalItem(
-        id=f"{ctx.task}:{key}",
-        task=ctx.task,
-        question=text_field(obj, "question"),
-        options=options,
-        answer="ABCD"[cop - base],
-        meta=meta,
-    )
+    return _item(ctx, key, text_field(obj, "question"), options, "ABCD"[cop - base], meta)
 
 
 def pubmedqa_original(obj: dict[str, Any], ctx: Context) -> EvalItem:
@@ -78,14 +76,8 @@ def pubmedqa_original(obj: dict[str, Any], ctx: Context) -> EvalItem:
         for k in ("LABELS", "MESHES", "YEAR", "LONG_ANSWER", "reasoning_required_pred")
         if k in obj
     }
-    return EvalItem(
-        id=f"{ctx.task}:{ctx.key}",
-        task=ctx.task,
-        question=question,
-        options=options,
-        answer="ABC"[YES_NO_MAYBE.index(decision)],
-        meta=meta,
-    )
+    answer = "ABC"[YES_NO_MAYBE.index(decision)]
+    return _item(ctx, str(ctx.key), question, options, answer, meta)
 
 
 def mmlu_csv(fields: list[str], ctx: Context) -> EvalItem:
@@ -100,11 +92,5 @@ def mmlu_csv(fields: list[str], ctx: Context) -> EvalItem:
         if not text:
             raise FieldProblem(f"options.{letter}", "is empty")
     meta = {"subject": ctx.options["subject"]} if "subject" in ctx.options else {}
-    return EvalItem(
-        id=f"{ctx.task}:{meta.get('subject', 'mmlu')}-{ctx.line}",
-        task=ctx.task,
-        question=question,
-        options=options,
-        answer=answer,
-        meta=meta,
-    )
+    key = f"{meta.get('subject', 'mmlu')}-{ctx.line}"
+    return _item(ctx, key, question, options, answer, meta)

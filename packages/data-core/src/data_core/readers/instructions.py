@@ -81,6 +81,29 @@ def _typed_answer(kind: str, answer: Any, options: dict[str, str] | None) -> tup
     return "open", None
 
 
+def _instruction(
+    ctx: Context,
+    key: str,
+    kind: str,
+    messages: list[dict[str, str]],
+    options: dict[str, str] | None,
+    gold: str | None,
+    difficulty: float | None,
+    meta: dict[str, Any],
+) -> Instruction:
+    """An instruction of `ctx.source`; an open question keeps no options."""
+    return Instruction(
+        id=f"{ctx.source}:{key}",
+        source=ctx.source,
+        type=kind,
+        messages=messages,
+        options=options if kind != "open" else None,
+        answer=gold,
+        difficulty=difficulty,
+        meta=meta,
+    )
+
+
 def ultramedical(obj: dict[str, Any], ctx: Context) -> Instruction:
     """UltraMedical rows: id "Origin,N", type, conversations[{from, value}], answer, score."""
     messages = _messages(field_value(obj, "conversations", list), "conversations", "from", "value")
@@ -102,16 +125,7 @@ def ultramedical(obj: dict[str, Any], ctx: Context) -> Instruction:
         difficulty = float(rated.group(1)) if rated else None
     if isinstance(obj.get("model_outputs"), list):
         meta["model_outputs"] = obj["model_outputs"]
-    return Instruction(
-        id=f"{ctx.source}:{raw_id}",
-        source=ctx.source,
-        type=kind,
-        messages=messages,
-        options=options if kind != "open" else None,
-        answer=gold,
-        difficulty=difficulty,
-        meta=meta,
-    )
+    return _instruction(ctx, raw_id, kind, messages, options, gold, difficulty, meta)
 
 
 def chat(obj: dict[str, Any], ctx: Context) -> Instruction:
@@ -127,16 +141,7 @@ def chat(obj: dict[str, Any], ctx: Context) -> Instruction:
     key = record_key(obj, ctx, "id")
     if key.startswith(f"{ctx.source}:"):
         key = key[len(ctx.source) + 1 :]
-    return Instruction(
-        id=f"{ctx.source}:{key}",
-        source=ctx.source,
-        type=kind,
-        messages=messages,
-        options=options if kind != "open" else None,
-        answer=gold,
-        difficulty=difficulty,
-        meta=meta,
-    )
+    return _instruction(ctx, key, kind, messages, options, gold, difficulty, meta)
 
 
 def passages(obj: dict[str, Any], ctx: Context) -> Passage:

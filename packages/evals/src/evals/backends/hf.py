@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from evals.backends import GenerationConfig
 from evals.loglik import option_logliks
-from evals.prompts import apply_chat, strip_bos
+from evals.prompts import chat_prompt
 
 
 class HFBackend:
@@ -37,18 +37,8 @@ class HFBackend:
         self.gen_batch = gen_batch
         self.max_length = max_length
 
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
-        """Apply the chat template when asked (chat=True) or when it exists (chat=None)."""
-        use = self.has_chat_template if chat is None else chat
-        if use and not self.has_chat_template:
-            raise SourceError(f"model {self.name!r} has no chat template but chat_template: always")
-        if not use:
-            return user_text, False
-        return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
+        return chat_prompt(self.tokenizer, self.name, user_text, chat)
 
     def loglikelihood(
         self, requests: list[tuple[str, list[str]]]

@@ -6,7 +6,7 @@ from generation.vllm_engine import load_vllm
 
 from evals.backends import GenerationConfig
 from evals.loglik import encode_requests
-from evals.prompts import apply_chat, strip_bos
+from evals.prompts import chat_prompt
 
 
 class VllmBackend:
@@ -18,10 +18,7 @@ class VllmBackend:
         self.tokenizer = self.llm.get_tokenizer()
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
-        use = bool(self.tokenizer.chat_template) if chat is None else chat
-        if not use:
-            return user_text, False
-        return strip_bos(apply_chat(self.tokenizer, user_text), self.tokenizer.bos_token), True
+        return chat_prompt(self.tokenizer, self.name, user_text, chat)
 
     def loglikelihood(
         self, requests: list[tuple[str, list[str]]]
