@@ -11,6 +11,7 @@ from trainers.config import ModelConfig, TokenizerConfig
 from trainers.model_dir import save_model_dir
 from trainers.pretrain import new_model
 from trainers.tokenizer import train_bpe
+from transformers import TrainerCallback
 
 FINDINGS = [
     "fever",
@@ -105,3 +106,18 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny"
     save_model_dir(new_model(TINY_MODEL, tokenizer, seed=0), tokenizer, out)
     return out
+
+
+class Crash(RuntimeError):
+    """The simulated interruption (a killed job)."""
+
+
+class CrashAt(TrainerCallback):
+    """Raises Crash at the end of training step `step`, as a killed job would stop."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Crash(f"killed at step {self.step}")

@@ -21,20 +21,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from tests.trainers.conftest import TINY_MODEL, corpus
-
-
-class Crash(RuntimeError):
-    """The simulated interruption."""
-
-
-class CrashAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Crash(f"killed at step {self.step}")
+from tests.trainers.conftest import TINY_MODEL, Crash, CrashAt, corpus
 
 
 def causal_lm(tokenizer, cfg: PretrainConfig):

@@ -12,20 +12,7 @@ from trainers.lifecycle import TrainingJob
 from trainers.sft import conversations, train_sft
 from transformers import AutoModelForCausalLM, TrainerCallback
 
-from tests.trainers.conftest import instructions
-
-
-class Crash(RuntimeError):
-    """The simulated interruption (a killed job)."""
-
-
-class CrashAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Crash(f"killed at step {self.step}")
+from tests.trainers.conftest import Crash, CrashAt, instructions
 
 
 def job(root, out: str, checkpoints: str, fingerprint, *callbacks: TrainerCallback) -> TrainingJob:
