@@ -22,19 +22,10 @@ from trainers.tokenizer import train_bpe
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from tests.trainers.conftest import FINDINGS
+
 WORDS = [
-    "fever",
-    "rash",
-    "cough",
-    "seizure",
-    "ataxia",
-    "anemia",
-    "myopia",
-    "deafness",
-    "scoliosis",
-    "hypotonia",
-    "cataract",
-    "tremor",
+    *FINDINGS,
     "patient",
     "presents",
     "with",
@@ -45,7 +36,7 @@ WORDS = [
     "bilateral",
     "mild",
     "severe",
-]
+]  # findings, then filler words
 MAX_LENGTH, BATCH = 512, 8
 
 
