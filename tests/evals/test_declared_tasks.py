@@ -80,3 +80,28 @@ def test_declared_fields_are_checked_and_used(tiny_model: Path):
     twice = {**params, "ingest": {"eval_sets": [_declared("medqa"), {**_declared("medqa")}]}}
     with pytest.raises(ConfigError, match="'medqa' is declared twice"):
         evaluate_config(twice)
+
+
+def test_a_run_named_eval_sets_runs_every_declared_benchmark_so_one_entry_adds_one():
+    """The README's "add your own benchmark": one `ingest.eval_sets` entry, nothing else."""
+    params = {
+        "ingest": {"eval_sets": [_declared("medqa"), {**_declared("medqa"), "name": "mine"}]},
+        "evaluate": {
+            "models": [{"name": "base", "path": "models/base"}, {"name": "sft", "path": "s"}],
+            "tasks": [
+                {"name": "eval_sets", "models": ["base"]},
+                {"name": "medqa", "label": "medqa_greedy", "scorer": "generate"},
+            ],
+        },
+    }
+    runs = [(t.key, t.models) for t in load_evaluate(params).tasks]
+    assert runs == [("medqa", ["base"]), ("mine", ["base"]), ("medqa_greedy", None)]
+    params["evaluate"]["tasks"] = [{"name": "eval_sets", "label": "x"}]
+    with pytest.raises(ConfigError, match="every benchmark"):
+        load_evaluate(params)
+
+
+def test_the_default_params_run_every_declared_benchmark_on_base_and_sft():
+    runs = {t.name: t.models for t in load_evaluate(PARAMS).tasks}
+    for entry in PARAMS["ingest"]["eval_sets"]:
+        assert runs[entry["name"]] == ["base", "sft"]

@@ -190,10 +190,26 @@ class DevEvalConfig(Strict):
         return EvaluateConfig.model_validate(data)
 
 
+EVERY_BENCHMARK = "eval_sets"  # an evaluate.tasks run of every ingest.eval_sets entry
+
+
 def load_evaluate(params: Mapping[str, Any]) -> EvaluateConfig:
-    """The `evaluate:` section with the benchmark tasks declared in `ingest.eval_sets`."""
+    """The `evaluate:` section with the benchmark tasks declared in `ingest.eval_sets`.
+
+    A run named `eval_sets` stands for one run of every declared benchmark, in declared order, so
+    adding a benchmark is one `ingest.eval_sets` entry.
+    """
     section = dict(params.get("evaluate") or {})
     section["eval_sets"] = list((params.get("ingest") or {}).get("eval_sets") or [])
+    runs: list[Any] = []
+    for run in section.get("tasks") or []:
+        if not (isinstance(run, Mapping) and run.get("name") == EVERY_BENCHMARK):
+            runs.append(run)
+        elif "label" in run:
+            raise ConfigError("params.yaml: evaluate.tasks: a run of every benchmark has no label")
+        else:
+            runs += [{**run, "name": entry["name"]} for entry in section["eval_sets"]]
+    section["tasks"] = runs
     try:
         return parse_section({"evaluate": section}, "evaluate", EvaluateConfig)
     except ConfigError as exc:  # the entries' own keys are ingest's
