@@ -10,6 +10,8 @@ from evals.backends import GenerationConfig
 from evals.backends.openai_api import OpenAIBackend
 from generation import GenerationError
 
+from tests.fixtures.openai_responses import echoed_completion
+
 
 def _server(seen, echo=True):
     def handle(request: httpx.Request) -> httpx.Response:
@@ -19,27 +21,7 @@ def _server(seen, echo=True):
             if not echo:
                 return httpx.Response(400, json={"error": {"message": "echo not supported"}})
             prompt = body["prompt"]  # context "Q: x\nAnswer:" + continuation " B" or " A"
-            cut = prompt.rindex(" ")
-            tokens, offsets = [prompt[:cut], prompt[cut:]], [0, cut]
-            last = -0.5 if prompt.endswith("B") else -2.0
-            lp = {
-                "tokens": tokens,
-                "text_offset": offsets,
-                "token_logprobs": [None, last],
-                "top_logprobs": [None, {" B": -0.5}],
-            }
-            return httpx.Response(
-                200,
-                json={
-                    "id": "c",
-                    "object": "text_completion",
-                    "created": 0,
-                    "model": "m",
-                    "choices": [
-                        {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": lp}
-                    ],
-                },
-            )
+            return echoed_completion(prompt, -0.5 if prompt.endswith("B") else -2.0, {" B": -0.5})
         # one sample per request; the seed tells samples apart
         text = f"The answer is {'AB'[body['seed'] % 2]}"
         choices = [

@@ -13,6 +13,8 @@ import pytest
 from generation import CachedGenerator, GenerationError, Request, ResponseCache, Sampling
 from generation.openai_client import OpenAIGenerator
 
+from tests.fixtures.openai_responses import echoed_completion
+
 SECRET = "sk-test-never-log-me"
 
 
@@ -189,25 +191,8 @@ def test_loglikelihood_retries_a_5xx_and_reads_echoed_logprobs(monkeypatch):
         calls[prompt] += 1
         if calls[prompt] == 1:
             return httpx.Response(503, json={"error": {"message": "warming up"}})
-        cut = prompt.rindex(" ")
-        lp = {
-            "tokens": [prompt[:cut], prompt[cut:]],
-            "text_offset": [0, cut],
-            "token_logprobs": [None, -0.25],
-            "top_logprobs": [None, {prompt[cut:]: -0.25}],
-        }
-        choice = {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": lp}
-        return httpx.Response(
-            200,
-            json={
-                "id": "c",
-                "object": "text_completion",
-                "created": 0,
-                "model": "m",
-                "choices": [choice],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3},
-            },
-        )
+        usage = {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+        return echoed_completion(prompt, -0.25, {prompt[prompt.rindex(" ") :]: -0.25}, usage)
 
     client = OpenAIGenerator(
         "m",
