@@ -60,16 +60,27 @@ def preference_trainer(
     train: list[dict],
     test: list[dict],
     cfg: PreferenceConfig,
+    reference: Path | None = None,
 ) -> TrainerFactory:
-    """The factory of `loss`'s TRL trainer; TRL loads the reference model from `model_path`."""
+    """The factory of `loss`'s TRL trainer, starting from `model_path`.
+
+    The frozen reference is `reference` when given (online DPO: the initial policy), else TRL's
+    copy of `model_path`.
+    """
 
     def make_trainer(
         arguments: dict[str, Any], callbacks: list[TrainerCallback]
     ) -> DPOTrainer | KTOTrainer:
         common = arguments | {"max_length": cfg.max_length, "beta": cfg.beta}
+        ref_model = None
+        if reference is not None and Path(reference) != Path(model_path):
+            ref_model = AutoModelForCausalLM.from_pretrained(
+                reference, trust_remote_code=False, **model_init_kwargs(cfg)
+            )
         if loss in DPO_LOSS_TYPE:
             return DPOTrainer(
                 model=str(model_path),
+                ref_model=ref_model,
                 args=DPOConfig(**common, loss_type=[DPO_LOSS_TYPE[loss]]),
                 processing_class=tokenizer,
                 callbacks=callbacks,
@@ -83,6 +94,7 @@ def preference_trainer(
         }
         return KTOTrainer(
             model=str(model_path),
+            ref_model=ref_model,
             args=KTOConfig(**common, **weights),
             processing_class=tokenizer,
             callbacks=callbacks,
@@ -101,8 +113,12 @@ def train_preference(
     test: list[dict],
     cfg: PreferenceConfig,
     job: TrainingJob,
+    reference: Path | None = None,
 ) -> TrainingResult:
-    """Train `loss` (dpo | kto | nca) from the model at `model_path`; return held-out figures."""
+    """Train `loss` (dpo | kto | nca) from the model at `model_path`; return held-out figures.
+
+    `reference`: the frozen reference model's dir (default: `model_path` itself).
+    """
     if loss not in LOSSES:
         raise DataCoreError(f"unknown preference loss {loss!r}; known: {', '.join(LOSSES)}")
     if not train:
@@ -115,11 +131,11 @@ def train_preference(
 
     ref_logps = None
     if local:  # the reference's log-probs serve both "before" (policy = reference) and "after"
-        reference = AutoModelForCausalLM.from_pretrained(
-            model_path, trust_remote_code=False, **model_init_kwargs(cfg)
+        ref = AutoModelForCausalLM.from_pretrained(
+            reference or model_path, trust_remote_code=False, **model_init_kwargs(cfg)
         )
-        ref_logps = logps(reference)
-        del reference
+        ref_logps = logps(ref)
+        del ref
     before = preference_accuracy(ref_logps, ref_logps, cfg.beta) if local else {}
 
     def evaluate(trainer: DPOTrainer | KTOTrainer) -> dict[str, Any]:
@@ -132,7 +148,7 @@ def train_preference(
             after = {}
         return {f"heldout_{loss}_{k}": v for k, v in after.items() if k != "pairs"}
 
-    make_trainer = preference_trainer(loss, model_path, tokenizer, train, test, cfg)
+    make_trainer = preference_trainer(loss, model_path, tokenizer, train, test, cfg, reference)
     result = run_training(job, cfg, tokenizer, make_trainer, evaluate=evaluate)
     result.metrics = (
         {
