@@ -56,8 +56,12 @@ def unit_key(
     items: Sequence[EvalItem],
     prompts: Sequence[str],
     cfg: EvaluateConfig,
+    reward: dict[str, Any] | None = None,
 ) -> str:
-    """sha256 over everything that decides a unit's rows (batch sizes excepted: they don't)."""
+    """sha256 over everything that decides a unit's rows (batch sizes excepted: they don't).
+
+    `reward`: the reward model's identity, for the best-of-n units it decides.
+    """
     payload = {
         "model": model,
         "run": run.model_dump(),
@@ -67,7 +71,7 @@ def unit_key(
         "max_length": cfg.max_length,
         "device": cfg.device,
         "generation": cfg.generation.model_dump(),
-        "reward_scorer": cfg.reward_scorer,
+        "reward": reward if run.scorer == "best_of_n" else None,
         "code": code_digest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -43,6 +43,10 @@ class TaskRun(Strict):
     choices: Literal["letters", "texts"] | None = None  # default: the task's
     chat_template: Literal["auto", "always", "never"] | None = None  # default: evaluate's
     limit: int | None = Field(None, ge=1)
+    # sampled scorers (self_consistency, best_of_n): samples per item and their length; None:
+    # evaluate.generation's samples and cot_max_new_tokens
+    samples: int | None = Field(None, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1)
     optional: bool = False  # skip (and say so) when the items file is absent
     models: list[str] | None = None  # only these models (names); None: every model
     # when the task's prefill opens the answer: inside a chat template (chat), also after a cloze
@@ -94,6 +98,7 @@ class EvaluateConfig(Strict):
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
     comparisons: list[tuple[str, str]] = Field(default_factory=list)  # (a, b): b vs a, same items
     reward_scorer: str | None = None  # "module:factory" returning a RewardScorer, for best_of_n
+    reward_model: str | None = None  # the reward model's dir, passed to the factory; cache keys
 
     @property
     def catalog(self) -> dict[str, TaskSpec]:

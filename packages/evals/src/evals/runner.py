@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from data_core.errors import ConfigError
 from data_core.io import atomic_path
 from data_core.schemas import EvalItem
 
@@ -18,6 +16,7 @@ from evals.backends import GenerationConfig, load_backend
 from evals.cache import UnitCache, model_identity, unit_key
 from evals.config import EvaluateConfig, TaskRun
 from evals.prompts import build_prompt, fewshot_exemplars
+from evals.reward_scorer import RewardModelRef
 from evals.scorers import score_best_of_n, score_generate, score_loglik, score_self_consistency
 from evals.stats import bootstrap_ci, grouped_accuracy, mcnemar, paired_bootstrap
 from evals.tasks import FileTask, TaskSpec, group_of, load_items
@@ -42,13 +41,13 @@ def task_prompts(
 ) -> list[str]:
     """User-turn texts: k fixed seeded exemplars from the task's pool (never the item itself).
 
-    Inside a chat template, a task whose prompt is `auto` asks zero-shot loglik / generate items
-    in the training data's instruction format (what a fine-tuned model was trained on).
+    Inside a chat template, a task whose prompt is `auto` asks zero-shot items in the training
+    data's instruction format (what a fine-tuned model was trained on), except an explicit `cot`.
     """
     styles = {"cot": "cot", "generate": "generate", "self_consistency": "cot", "best_of_n": "cot"}
     style = styles.get(run.scorer or "loglik", "mc")
     auto = spec is not None and spec.prompt == "auto"
-    if chat and auto and style in ("mc", "generate") and not run.num_fewshot:
+    if chat and auto and run.scorer != "cot" and not run.num_fewshot:
         return [build_prompt(item, style="instruction") for item in items]
     # k+1 candidates so the item asked can be swapped out and every prompt still has k exemplars
     pool = fewshot_exemplars(items, run.num_fewshot + 1, seed=seed) if run.num_fewshot else []
@@ -59,7 +58,16 @@ def task_prompts(
     return prompts
 
 
-def _score(backend, spec: TaskSpec, run: TaskRun, items, prompts, chat, cfg: EvaluateConfig):
+@dataclass
+class RewardInputs:
+    """What a best-of-n unit's reward model reads: the user turns, each answer's opening."""
+
+    reward: RewardModelRef
+    questions: list[str]
+    prefixes: list[str]
+
+
+def _score(backend, spec: TaskSpec, run: TaskRun, items, prompts, chat, cfg, reward=None):
     g = cfg.generation
     if run.scorer == "loglik":
         return score_loglik(backend, items, prompts, chat=chat, kind=run.choices or spec.choices)
@@ -67,25 +75,19 @@ def _score(backend, spec: TaskSpec, run: TaskRun, items, prompts, chat, cfg: Eva
         return score_generate(backend, items, prompts, GenerationConfig(g.max_new_tokens))
     if run.scorer == "cot":
         return score_generate(backend, items, prompts, GenerationConfig(g.cot_max_new_tokens))
-    sampled = GenerationConfig(g.cot_max_new_tokens, g.temperature, g.top_p, g.samples, g.seed)
+    length, samples = run.max_new_tokens or g.cot_max_new_tokens, run.samples or g.samples
+    sampled = GenerationConfig(length, g.temperature, g.top_p, samples, g.seed)
     if run.scorer == "self_consistency":
         return score_self_consistency(backend, items, prompts, sampled)
-    return score_best_of_n(backend, items, prompts, sampled, load_reward_scorer(cfg.reward_scorer))
-
-
-def load_reward_scorer(target: str | None):
-    """Import 'package.module:factory' and call it: the rewards package plugs in here."""
-    if not target or ":" not in target:
-        raise ConfigError(
-            f"params.yaml: evaluate.reward_scorer: expected 'module:factory', got {target!r}"
-        )
-    module, attr = target.split(":", 1)
-    try:
-        return getattr(importlib.import_module(module), attr)()
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"params.yaml: evaluate.reward_scorer: cannot load {target!r}: {exc}"
-        ) from exc
+    return score_best_of_n(
+        backend,
+        items,
+        prompts,
+        sampled,
+        reward.reward.get(),
+        questions=reward.questions,
+        prefixes=reward.prefixes,
+    )
 
 
 def task_metrics(
@@ -103,6 +105,13 @@ def task_metrics(
         "n": acc.n,
         "unparsed": unparsed,
     }
+    if "self_consistency" in rows[0]:  # best-of-n: the other selectors on the same samples
+        for name, hits in (
+            ("self_consistency", [r["self_consistency"] == r["gold"] for r in rows]),
+            ("any_correct", [bool(r["any_correct"]) for r in rows]),
+        ):
+            ci = bootstrap_ci(hits, resamples=b.resamples, confidence=b.confidence, seed=b.seed)
+            out[name] = {"acc": ci.value, "acc_low": ci.low, "acc_high": ci.high}
     if "correct_norm" in rows[0]:
         out["acc_norm"] = sum(r["correct_norm"] for r in rows) / len(rows)
     if spec.group_by:
@@ -149,6 +158,8 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
     outcomes: dict[tuple[str, str], list[bool]] = {}
     pred_dir = root / cfg.predictions_dir
     cache = UnitCache(root / cfg.cache_dir if cfg.cache_dir else None)
+    reward_dir = root / cfg.reward_model if cfg.reward_model else None
+    reward = RewardModelRef(cfg.reward_scorer, reward_dir)
     chat_prefs = {"auto": None, "always": True, "never": False}
     for model in cfg.models:
         t0 = time.perf_counter()
@@ -163,7 +174,7 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
             scorer = task_run.scorer or spec.scorer or model.scorer or "loglik"
             run = task_run.model_copy(update={"scorer": scorer})
             prompts = task_prompts(items, run, cfg.fewshot_seed)
-            key = unit_key(fingerprint, run, items, prompts, cfg)
+            key = unit_key(fingerprint, run, items, prompts, cfg, reward.identity)
             rows = cache.get(model.name, run.key, key)
             if rows is None:
                 if backend is None:
@@ -191,9 +202,12 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
                         f + sep + i.meta.get(spec.prefill, "")
                         for f, i in zip(formatted, items, strict=True)
                     ]
+                prefixes = [i.meta.get(spec.prefill, "") if opened else "" for i in items]
+                inputs = RewardInputs(reward, list(texts), prefixes)
                 # a fresh assistant turn takes the option without a leading space; prefilled
                 # text does
-                rows = _score(backend, spec, run, items, formatted, chat and not opened, cfg)
+                fresh = chat and not opened
+                rows = _score(backend, spec, run, items, formatted, fresh, cfg, inputs)
                 cache.put(model.name, run.key, key, rows)
             else:
                 log.info("%s %s: resumed from %s", model.name, run.key, cfg.cache_dir)

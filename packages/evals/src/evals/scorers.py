@@ -119,25 +119,41 @@ def score_best_of_n(
     prompts: Sequence[str],
     config: GenerationConfig,
     reward: RewardScorer | Callable[[str, Sequence[str]], Sequence[float]],
+    *,
+    questions: Sequence[str] | None = None,
+    prefixes: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """n samples per item; the reward model's top completion is the answer (first on ties)."""
+    """n samples per item; the reward model's top completion is the answer (first on ties).
+
+    The reward model reads each item's user-turn text (`questions`; default: the prompt) and the
+    whole assistant reply: the answer's prefilled opening (`prefixes`) plus the sample, as it was
+    trained. On the same samples each row also records the majority vote (self-consistency) and
+    whether any sample is correct (the best any selector could do: the upper bound).
+    """
     score = reward.score if hasattr(reward, "score") else reward
     outputs = backend.generate(list(prompts), config)
+    questions = list(questions) if questions is not None else list(prompts)
+    prefixes = list(prefixes) if prefixes is not None else [""] * len(items)
     rows = []
-    for item, prompt, outs in zip(items, prompts, outputs, strict=True):
-        rewards = [float(r) for r in score(prompt, list(outs))]
+    for item, question, prefix, outs in zip(items, questions, prefixes, outputs, strict=True):
+        rewards = [float(r) for r in score(question, [prefix + o for o in outs])]
         if len(rewards) != len(outs):
             raise ValueError(
                 f"reward scorer returned {len(rewards)} scores for {len(outs)} completions"
             )
+        answers = [extract_answer(o, item.options) for o in outs]
         best = int(np.argmax(rewards))
+        vote = majority_vote(answers)
         rows.append(
             _row(
                 item,
-                extract_answer(outs[best], item.options),
+                answers[best],
                 output=outs[best],
                 samples=list(outs),
                 rewards=rewards,
+                votes=[a or UNPARSED for a in answers],
+                self_consistency=vote or UNPARSED,
+                any_correct=item.answer in answers,
             )
         )
     return rows
