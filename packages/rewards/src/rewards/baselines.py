@@ -42,16 +42,6 @@ def _turn(text: str) -> Messages:
     return [{"role": "assistant", "content": text}]
 
 
-def token_counts(
-    tokenizer: Any, prompts: Sequence[Messages], completions: Sequence[Messages], max_length: int
-) -> list[int]:
-    """Completion tokens that `completion_logps` sums over (assistant labels after truncation)."""
-    return [
-        sum(label != -100 for label in assistant_labels(tokenizer, p + c, max_length)["labels"])
-        for p, c in zip(prompts, completions, strict=True)
-    ]
-
-
 def response_logps(
     model: Any,
     tokenizer: Any,
@@ -59,20 +49,35 @@ def response_logps(
     max_length: int = 512,
     batch_size: int = 16,
 ) -> ResponseLogps:
-    """log p(chosen | prompt) and log p(rejected | prompt) with their token counts."""
-    prompts = [p.prompt for p in pairs]
-    sides = {}
-    for side in ("chosen", "rejected"):
-        turns = [_turn(getattr(p, side)) for p in pairs]
-        logps = completion_logps(model, tokenizer, prompts, turns, max_length, batch_size)
-        counts = token_counts(tokenizer, prompts, turns, max_length)
-        empty = [p.id for p, n in zip(pairs, counts, strict=True) if n == 0]
-        if empty:
-            raise DataCoreError(
-                f"{side} response has no token within max_length={max_length}: pairs {empty[:5]}"
-            )
-        sides[side], sides[f"{side}_tokens"] = logps, counts
-    return ResponseLogps(**sides)
+    """log p(chosen | prompt) and log p(rejected | prompt) with their response token counts.
+
+    Both sides go through `completion_logps` in one call, sorted by length (less padding).
+    """
+    prompts = [p.prompt for p in pairs] * 2
+    turns = [_turn(p.chosen) for p in pairs] + [_turn(p.rejected) for p in pairs]
+    labels = [
+        assistant_labels(tokenizer, p + c, max_length)["labels"]
+        for p, c in zip(prompts, turns, strict=True)
+    ]
+    # the tokens completion_logps sums over: assistant labels after truncation
+    counts = [sum(label != -100 for label in row) for row in labels]
+    empty = sorted({pairs[i % len(pairs)].id for i, n in enumerate(counts) if n == 0})
+    if empty:
+        raise DataCoreError(f"a response has no token within max_length={max_length}: {empty[:5]}")
+    order = sorted(range(len(labels)), key=lambda i: len(labels[i]))
+    sorted_logps = completion_logps(
+        model,
+        tokenizer,
+        [prompts[i] for i in order],
+        [turns[i] for i in order],
+        max_length,
+        batch_size,
+    )
+    logps = [0.0] * len(order)
+    for i, value in zip(order, sorted_logps, strict=True):
+        logps[i] = value
+    n = len(pairs)
+    return ResponseLogps(logps[:n], logps[n:], counts[:n], counts[n:])
 
 
 def mean_logprob(logps: ResponseLogps) -> Scores:
