@@ -41,6 +41,7 @@ def main(root: Path) -> None:
         write_json(paths["metrics"] / "reward_eval.json", metrics)  # results only
         run.set_tags({"reward_model": rm.digest})
         run.log_metrics(metrics)
+        run.log_input(paths["sets.preferences"], "preferences")
         run.log_output(paths["reward.predictions"], "reward_predictions")
 
 

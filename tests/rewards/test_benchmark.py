@@ -2,16 +2,19 @@
 categories, easy pairs by length, pairs from Preference records, predictions, the report section."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from data_core.errors import DataCoreError
+from data_core.config import load_params, parse_section
+from data_core.errors import ConfigError, DataCoreError
 from data_core.schemas import Preference
 from evals.config import BootstrapParams, ReportConfig
 from evals.report import write_report
 from evals.stats import bootstrap_ci
 from rewards.benchmark import (
+    RewardEvalConfig,
     RewardPair,
     category_scores,
     length_split,
@@ -185,3 +188,12 @@ def test_report_shows_categories_intervals_baselines_and_rewardbench(tmp_path):
     assert f"hard {100 * hard['accuracy']:.1f} [" in line
     best = max(m["baselines"], key=lambda b: m["baselines"][b]["mean"])
     assert f"best baseline {best} {100 * m['baselines'][best]['mean']:.1f}" in line
+
+
+def test_params_section_parses_and_typos_name_the_key():
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    cfg = parse_section(params, "reward_eval", RewardEvalConfig)
+    assert cfg.split == "test" and cfg.rewardbench_files == []
+    params["reward_eval"]["rewardbench_file"] = ["x.jsonl"]
+    with pytest.raises(ConfigError, match=r"reward_eval\.rewardbench_file: unknown key"):
+        parse_section(params, "reward_eval", RewardEvalConfig)

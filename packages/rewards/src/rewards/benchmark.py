@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -32,7 +32,7 @@ CATEGORY_ORDER = ("easy", "hard", "length", "human")
 class RewardEvalConfig(Strict):
     """params `reward_eval:`: which pairs, how the reward model runs, intervals, extra files."""
 
-    split: str = "test"
+    split: Literal["train", "test"] = "test"
     max_pairs: int | None = Field(None, ge=1)
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(512, ge=16)
