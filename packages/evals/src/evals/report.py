@@ -201,12 +201,14 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     reward = _load(root / cfg.reward_metrics)
     ctx["reward_metrics_path"] = cfg.reward_metrics
     ctx["rewards"] = reward_categories(reward) if reward else {}
-    if ctx["rewards"]:
-        ctx["plots"]["rewards"] = plots.grouped_bars(
-            list(ctx["rewards"]),
-            {"accuracy": list(ctx["rewards"].values())},
-            "Reward model accuracy per category",
-        )
+    ctx["reward"] = reward_section(reward) if ctx["rewards"] else None
+    if ctx["reward"]:
+        cats, table = list(ctx["rewards"]), ctx["reward"]
+        series = {"reward model": list(ctx["rewards"].values())} | {
+            b: [r["baselines"][i] for r in table["rows"]] for i, b in enumerate(table["baselines"])
+        }
+        title = "Reward accuracy per category (chosen > rejected; ties wrong)"
+        ctx["plots"]["rewards"] = plots.grouped_bars(cats, series, title)
     # data funnel and contamination
     ctx["funnel"] = funnel_rows(root, cfg.funnel_metrics)
     if ctx["funnel"]:
@@ -253,6 +255,36 @@ def reward_categories(data: Mapping[str, Any]) -> dict[str, float]:
         k: float(v)
         for k, v in flatten(data).items()
         if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def reward_section(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The reward table: per category the model's cell and each baseline's accuracy (or None)."""
+    cats = reward_categories(data)
+    cells = data.get("categories") if isinstance(data.get("categories"), Mapping) else {}
+    bases = {k: v.get("categories", v) for k, v in (data.get("baselines") or {}).items()}
+
+    def acc(cell: Any) -> float | None:
+        return (
+            None if cell is None else float(cell["accuracy"] if isinstance(cell, Mapping) else cell)
+        )
+
+    rows = [
+        {
+            "category": k,
+            "cell": cells[k] if isinstance(cells.get(k), Mapping) else {"accuracy": v},
+            "baselines": [acc(b.get(k)) for b in bases.values()],
+        }
+        for k, v in cats.items()
+    ]
+    mean = data.get("mean", sum(cats.values()) / len(cats))
+    return {
+        "rows": rows,
+        "mean": mean,
+        "baselines": list(bases),
+        "baseline_means": [(data["baselines"][b] or {}).get("mean") for b in bases],
+        "easy_by_length": data.get("easy_by_length") or {},
+        "rewardbench": data.get("rewardbench") or {},
     }
 
 

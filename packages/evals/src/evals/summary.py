@@ -35,6 +35,26 @@ def _table(ctx: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _reward_line(reward: Mapping[str, Any]) -> str:
+    """RM mean and per category (strict accuracy, interval), then the best baseline by mean."""
+    cells = []
+    for r in reward["rows"]:
+        c = r["cell"]
+        ci = f" [{100 * c['ci_low']:.1f}, {100 * c['ci_high']:.1f}]" if "ci_low" in c else ""
+        cells.append(f"{r['category']} {100 * c['accuracy']:.1f}{ci}")
+    line = f"mean of categories {100 * reward['mean']:.1f} ({'; '.join(cells)})"
+    means = [(m, i) for i, m in enumerate(reward["baseline_means"]) if m is not None]
+    if means:
+        mean, i = max(means)
+        per = ", ".join(
+            f"{r['category']} {100 * r['baselines'][i]:.1f}"
+            for r in reward["rows"]
+            if r["baselines"][i] is not None
+        )
+        line += f"; best baseline {reward['baselines'][i]} {100 * mean:.1f} ({per})"
+    return line + "."
+
+
 def render_markdown(ctx: dict[str, Any]) -> str:
     """A short Markdown summary: leaderboard, comparisons, funnel, reward note."""
     eval_md5 = ctx["digests"]["eval_metrics"]
@@ -52,8 +72,8 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         avgs = zip(ctx["subject_models"], ctx["subject_macro"], ctx["subject_micro"], strict=True)
         text = ", ".join(f"{m} {100 * a:.2f} / {100 * b:.2f}" for m, a, b in avgs)
         lines += ["", f"MMLU medical macro / micro: {text}"]
-    if ctx["rewards"]:
-        rewards = ", ".join(f"{k} {100 * v:.1f}" for k, v in ctx["rewards"].items())
+    if ctx.get("reward"):
+        rewards = _reward_line(ctx["reward"])
     else:
         rewards = f"not yet produced (`{ctx['reward_metrics_path']}` absent)."
     lines += ["", f"Reward models: {rewards}"]
