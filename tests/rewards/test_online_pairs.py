@@ -4,9 +4,12 @@ per-round figures, on hand-made rewards."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from data_core.config import load_params
 from data_core.errors import ConfigError, DataCoreError
+from data_core.paths import stage_paths
 from data_core.schemas import Instruction, Message, Preference
 from rewards.online_config import parse, start_dir
 from rewards.online_metrics import pearson, round_metrics, verified_rates
@@ -167,3 +170,10 @@ def test_config_errors_name_the_key(tmp_path):
     assert cfg.preference().beta == 0.2 and cfg.preference().max_steps == 3
     with pytest.raises(ConfigError, match=r"online_dpo\.start_from: models/none is not a model"):
         start_dir(cfg, tmp_path)
+
+
+def test_repo_params_parse_and_name_the_stage_output():
+    root = Path(__file__).resolve().parents[2]
+    params = load_params(root / "params.yaml")
+    cfg = parse(params)
+    assert stage_paths(params, root).relative("models.online_dpo") == cfg.output_dir

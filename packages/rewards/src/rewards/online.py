@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,13 +137,17 @@ def run_iteration(
 ) -> dict[str, Any]:
     """One round: sample, score, pair, train from `policy`; save the model and the marker."""
     folder = job.checkpoints / f"iter-{i}"
+    started = time.perf_counter()
     generator = inputs.make_generator(policy)
     try:
         groups = sample_round(generator, records, cfg, tokenizer)
         stats = {f"generation_{k}": v for k, v in generator.stats.items()}
     finally:
         generator.close()
+    stats["sample_seconds"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
     score_round(groups, inputs.reward_model)
+    stats["reward_seconds"] = round(time.perf_counter() - started, 1)
     rows, kept, dropped = make_pairs(groups, cfg.min_margin, cfg.length_penalty)
     if not rows:
         raise DataCoreError(
