@@ -104,9 +104,10 @@ def score_round(groups: Sequence[PromptSamples], reward_model: RewardScorer) -> 
     rewards = reward_model.rewards(prompts, responses)
     if len(rewards) != len(responses):
         raise DataCoreError(f"reward model: {len(rewards)} rewards for {len(responses)} responses")
-    for i, group in enumerate(groups):
-        start = sum(len(g.texts) for g in groups[:i])
+    start = 0
+    for group in groups:
         group.rewards = [float(r) for r in rewards[start : start + len(group.texts)]]
+        start += len(group.texts)
 
 
 def _prepare(folder: Path, fingerprint: Any) -> None:
