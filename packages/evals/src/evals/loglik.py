@@ -6,6 +6,8 @@ the tokenizer's default special tokens, and a continuation is `encode(context + 
 context's token count. Every option of a question therefore shares the same context tokens, so:
 - when every continuation is one token (letter choices, the default), one forward of the context
   gives all options' log-probs at its last position, and many questions share one padded batch;
+  tokens every option starts with (a chat answer's "\n\n" before the letter) join the context
+  and are read at the positions before it, so such questions take this path too;
 - otherwise the context is encoded once with its KV cache, which is repeated over the options
   and only the continuation tokens are run.
 """
@@ -56,6 +58,17 @@ def _truncate(ctx: list[int], conts: list[list[int]], max_length: int) -> list[i
     return ctx[-keep:] if len(ctx) > keep else ctx
 
 
+def _fold(ctx: list[int], conts: list[list[int]]) -> tuple[list[int], list[list[int]], int]:
+    """(context + the tokens all options share, one token per option, how many were shared).
+
+    Only when that leaves every option exactly one token; otherwise nothing is folded.
+    """
+    shared = len(conts[0]) - 1
+    if shared < 1 or any(len(c) != shared + 1 or c[:shared] != conts[0][:shared] for c in conts):
+        return ctx, conts, 0
+    return ctx + conts[0][:shared], [c[shared:] for c in conts], shared
+
+
 @torch.inference_mode()
 def option_logliks(
     model,
@@ -71,42 +84,23 @@ def option_logliks(
     device = next(model.parameters()).device
     max_length = max_length or int(getattr(model.config, "max_position_embeddings", 2048))
     encoded = [(_truncate(c, cs, max_length), cs) for c, cs in encode_requests(tokenizer, requests)]
+    folded = [_fold(c, cs) for c, cs in encoded]
     results: list[list[OptionScore] | None] = [None] * len(encoded)
-    single = [i for i, (_, cs) in enumerate(encoded) if all(len(c) == 1 for c in cs)]
-    multi = [i for i, (_, cs) in enumerate(encoded) if i not in set(single)]
+    single = [i for i, (_, cs, _) in enumerate(folded) if all(len(c) == 1 for c in cs)]
+    multi = sorted(set(range(len(encoded))) - set(single))
     bar = tqdm(total=len(encoded), desc="loglik", disable=not progress, unit="q")
     # longest first: padding stays small and an out-of-memory error shows up at once
-    single.sort(key=lambda i: -len(encoded[i][0]))
+    single.sort(key=lambda i: -len(folded[i][0]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     start = 0
     while start < len(single):
-        longest = len(encoded[single[start]][0])
+        longest = len(folded[single[start]][0])
         size = max(1, min(max_batch, batch_tokens // max(longest, 1)))
         chunk = single[start : start + size]
         start += size
-        # Right padding and no attention mask: under the causal mask the trailing pads cannot reach
-        # the real tokens, and attention runs its mask-free causal kernel. Only the rows' last
-        # positions go through the vocabulary projection (logits_to_keep): most of a small
-        # model's work otherwise.
-        ids = torch.full((len(chunk), longest), pad_id, dtype=torch.long)
-        for row, i in enumerate(chunk):
-            ctx = encoded[i][0]
-            ids[row, : len(ctx)] = torch.tensor(ctx)
-        last = [len(encoded[i][0]) - 1 for i in chunk]
-        keep = sorted(set(last))
-        logits = model(
-            input_ids=ids.to(device), logits_to_keep=torch.tensor(keep, device=device)
-        ).logits
-        column = torch.tensor([keep.index(p) for p in last], device=device)
-        logprobs = torch.log_softmax(
-            logits[torch.arange(len(chunk), device=device), column].float(), -1
-        )
-        greedy = logprobs.argmax(-1)
-        for row, i in enumerate(chunk):
-            toks = [c[0] for c in encoded[i][1]]
-            results[i] = [
-                OptionScore(float(logprobs[row, t]), bool(greedy[row] == t)) for t in toks
-            ]
+        rows = _last_token_batch(model, [folded[i] for i in chunk], pad_id)
+        for i, row in zip(chunk, rows, strict=True):
+            results[i] = row
         bar.update(len(chunk))
     # several-token continuations: batch questions with the same number of options
     multi.sort(key=lambda i: (len(encoded[i][1]), -len(encoded[i][0])))
@@ -124,6 +118,49 @@ def option_logliks(
         bar.update(len(chunk))
     bar.close()
     return results  # type: ignore[return-value]
+
+
+def _last_token_batch(model, batch, pad_id: int) -> list[list[OptionScore]]:
+    """Questions whose options are one token each after `shared` tokens all options start with.
+
+    Right padding and no attention mask: under the causal mask the trailing pads cannot reach the
+    real tokens, and attention runs its mask-free causal kernel. Only the positions that predict
+    the shared tokens and the option go through the vocabulary projection (logits_to_keep): most
+    of a small model's work otherwise.
+    """
+    device = next(model.parameters()).device
+    longest = max(len(ctx) for ctx, _, _ in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    for row, (ctx, _, _) in enumerate(batch):
+        ids[row, : len(ctx)] = torch.tensor(ctx)
+    width = 1 + max(shared for _, _, shared in batch)
+    # row r reads positions last - shared .. last, left-filled with its first one up to `width`
+    wanted = [
+        [max(len(ctx) - 1 - shared, len(ctx) - width + j) for j in range(width)]
+        for ctx, _, shared in batch
+    ]
+    keep = sorted({p for row in wanted for p in row})
+    logits = model(input_ids=ids.to(device), logits_to_keep=torch.tensor(keep, device=device))
+    column = torch.tensor([[keep.index(p) for p in row] for row in wanted], device=device)
+    rows = torch.arange(len(batch), device=device)[:, None]
+    logprobs = torch.log_softmax(logits.logits[rows, column].float(), -1)
+    greedy = logprobs.argmax(-1)
+    scores = []
+    for row, (ctx, conts, shared) in enumerate(batch):
+        lead = ctx[len(ctx) - shared :]  # the shared tokens, predicted at width - 1 - shared ...
+        at = [width - 1 - shared + j for j in range(shared)]
+        total = sum(float(logprobs[row, a, t]) for a, t in zip(at, lead, strict=True))
+        on_path = all(bool(greedy[row, a] == t) for a, t in zip(at, lead, strict=True))
+        scores.append(
+            [
+                OptionScore(
+                    total + float(logprobs[row, -1, c[0]]),
+                    on_path and bool(greedy[row, -1] == c[0]),
+                )
+                for c in conts
+            ]
+        )
+    return scores
 
 
 def _cached_batch(model, batch, pad_id: int, device) -> list[list[OptionScore]]:

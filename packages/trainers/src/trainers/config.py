@@ -148,6 +148,10 @@ class PreferenceConfig(TrainConfig):
     beta: float = Field(0.1, gt=0)
     max_train_records: int | None = Field(None, ge=1)
     max_eval_records: int | None = Field(500, ge=1)
+    # TRL computes the frozen reference's log-probs of every training pair before training, kept
+    # on disk (models/checkpoints/ref_logps) by the tokenized pairs and the reference's weights
+    precompute_ref_log_probs: bool = False
+    precompute_ref_batch_size: int | None = Field(None, ge=1)  # None: the train batch size
     dpo: LossConfig = Field(default_factory=LossConfig)
     kto: LossConfig = Field(default_factory=LossConfig)
     nca: LossConfig = Field(default_factory=LossConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,62 @@ from trainers.lifecycle import TrainerFactory, TrainingJob, TrainingResult, run_
 log = logging.getLogger(__name__)
 
 DPO_LOSS_TYPE = {"dpo": "sigmoid", "nca": "nca_pair"}
+REF_CACHE = "ref_logps"  # under the checkpoints' parent: persistent, not a DVC output
+
+
+def content_fingerprint(dataset: Dataset, *extra: Any) -> str:
+    """A digest of a dataset's rows in order (plus `extra`): equal content, equal fingerprint."""
+    digest = hashlib.sha256(json.dumps(extra, default=str).encode())
+    for batch in dataset.iter(batch_size=256):
+        digest.update(json.dumps(batch, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def persisted(dataset: Dataset, cache_dir: Path, *extra: Any) -> Dataset:
+    """`dataset` backed by an Arrow file in `cache_dir`, its fingerprint its content's digest.
+
+    An in-memory dataset has a random fingerprint and no cache dir, so TRL's reference log-prob
+    cache (a file named after the fingerprint and the model's weights, next to the dataset's own
+    file) would never be found again; backed here, every trainer and every re-run that tokenizes
+    the same pairs finds it. Files are written to a temporary name and renamed (datasets' map).
+    """
+    fingerprint = content_fingerprint(dataset, *extra)
+    path = Path(cache_dir) / f"rows-{fingerprint}.arrow"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.flatten_indices(cache_file_name=str(path), new_fingerprint=fingerprint)
+    backed = Dataset.from_file(str(path))
+    backed._fingerprint = fingerprint
+    return backed
+
+
+class _PersistentRefLogps:
+    """Mixin: TRL's precomputed reference log-probs cached on disk under `ref_cache`."""
+
+    ref_cache: Path | None = None
+
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        if self.ref_cache is not None:  # keyed by the tokenized rows and what else changes logps
+            args = self.args  # type: ignore[attr-defined]
+            key = (type(self).__name__, getattr(self, "ld_alpha", None), args.bf16, args.fp16)
+            dataset = persisted(dataset, self.ref_cache, *key)
+        return super()._precompute_ref_logps(dataset, name, batch_size)  # type: ignore[misc]
+
+
+class CachedDPOTrainer(_PersistentRefLogps, DPOTrainer):
+    """DPOTrainer whose precomputed reference log-probs persist across stages and runs."""
+
+    def __init__(self, *args: Any, ref_cache: Path | None = None, **kwargs: Any) -> None:
+        self.ref_cache = ref_cache
+        super().__init__(*args, **kwargs)
+
+
+class CachedKTOTrainer(_PersistentRefLogps, KTOTrainer):
+    """KTOTrainer whose precomputed reference log-probs persist across runs."""
+
+    def __init__(self, *args: Any, ref_cache: Path | None = None, **kwargs: Any) -> None:
+        self.ref_cache = ref_cache
+        super().__init__(*args, **kwargs)
 
 
 def _completion(prompt: list[dict], messages: list[dict]) -> list[dict]:
@@ -61,24 +119,34 @@ def preference_trainer(
     test: list[dict],
     cfg: PreferenceConfig,
     reference: Path | None = None,
+    ref_cache: Path | None = None,
 ) -> TrainerFactory:
     """The factory of `loss`'s TRL trainer, starting from `model_path`.
 
     The frozen reference is `reference` when given (online DPO: the initial policy), else TRL's
-    copy of `model_path`.
+    copy of `model_path`. With `cfg.precompute_ref_log_probs` its log-probs are computed once
+    before training (no reference model in memory while training) and, given `ref_cache`, kept
+    there for every later trainer on the same pairs and reference (dpo and nca, re-runs).
     """
 
     def make_trainer(
         arguments: dict[str, Any], callbacks: list[TrainerCallback]
     ) -> DPOTrainer | KTOTrainer:
-        common = arguments | {"max_length": cfg.max_length, "beta": cfg.beta}
+        common = arguments | {
+            "max_length": cfg.max_length,
+            "beta": cfg.beta,
+            "precompute_ref_log_probs": cfg.precompute_ref_log_probs,
+            "precompute_ref_batch_size": cfg.precompute_ref_batch_size,
+        }
+        cache = ref_cache if cfg.precompute_ref_log_probs else None
         ref_model = None
         if reference is not None and Path(reference) != Path(model_path):
             ref_model = AutoModelForCausalLM.from_pretrained(
                 reference, trust_remote_code=False, **model_init_kwargs(cfg)
             )
         if loss in DPO_LOSS_TYPE:
-            return DPOTrainer(
+            return CachedDPOTrainer(
+                ref_cache=cache,
                 model=str(model_path),
                 ref_model=ref_model,
                 args=DPOConfig(**common, loss_type=[DPO_LOSS_TYPE[loss]]),
@@ -92,7 +160,8 @@ def preference_trainer(
             "desirable_weight": over.desirable_weight,
             "undesirable_weight": over.undesirable_weight,
         }
-        return KTOTrainer(
+        return CachedKTOTrainer(
+            ref_cache=cache,
             model=str(model_path),
             ref_model=ref_model,
             args=KTOConfig(**common, **weights),
@@ -148,7 +217,12 @@ def train_preference(
             after = {}
         return {f"heldout_{loss}_{k}": v for k, v in after.items() if k != "pairs"}
 
-    make_trainer = preference_trainer(loss, model_path, tokenizer, train, test, cfg, reference)
+    # TRL's own evaluation runs only when asked for (eval_steps) or when sharded
+    trainer_test = test if (cfg.eval_steps or not local) else []
+    ref_cache = job.checkpoints.parent / REF_CACHE
+    make_trainer = preference_trainer(
+        loss, model_path, tokenizer, train, trainer_test, cfg, reference, ref_cache
+    )
     result = run_training(job, cfg, tokenizer, make_trainer, evaluate=evaluate)
     result.metrics = (
         {

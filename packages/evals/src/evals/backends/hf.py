@@ -36,6 +36,9 @@ class HFBackend:
         self.batch_tokens = batch_tokens
         self.gen_batch = gen_batch
         self.max_length = max_length
+        # (context, continuations) -> scores, for the backend's life: task runs of one model that
+        # ask the same questions in the same form (the base's natural format is its cloze) run once
+        self._logliks: dict[tuple[str, tuple[str, ...]], list[tuple[float, bool]]] = {}
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
         return chat_prompt(self.tokenizer, self.name, user_text, chat)
@@ -43,16 +46,21 @@ class HFBackend:
     def loglikelihood(
         self, requests: list[tuple[str, list[str]]]
     ) -> list[list[tuple[float, bool]]]:
-        """Per request, (log-prob, is-greedy) of every continuation."""
-        scores = option_logliks(
-            self.model,
-            self.tokenizer,
-            requests,
-            batch_tokens=self.batch_tokens,
-            max_length=self.max_length,
-            progress=True,
-        )
-        return [[(s.loglik, s.is_greedy) for s in row] for row in scores]
+        """Per request, (log-prob, is-greedy) of every continuation; each distinct one once."""
+        keys = [(context, tuple(conts)) for context, conts in requests]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._logliks))
+        if todo:
+            scores = option_logliks(
+                self.model,
+                self.tokenizer,
+                [(context, list(conts)) for context, conts in todo],
+                batch_tokens=self.batch_tokens,
+                max_length=self.max_length,
+                progress=True,
+            )
+            for key, row in zip(todo, scores, strict=True):
+                self._logliks[key] = [(s.loglik, s.is_greedy) for s in row]
+        return [list(self._logliks[k]) for k in keys]
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], config: GenerationConfig) -> list[list[str]]:
