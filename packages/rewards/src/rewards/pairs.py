@@ -61,8 +61,10 @@ class RewardPair(BaseModel):
         return "\n".join(m.content for m in [*self.prompt, *self.chosen, *self.rejected])
 
     @property
-    def prompt_text(self) -> str:
-        return "\n".join(m.content for m in self.prompt)
+    def question(self) -> str:
+        """The last user turn (a system prompt is boilerplate, not the benchmark's question)."""
+        users = [m.content for m in self.prompt if m.role == "user"]
+        return users[-1] if users else "\n".join(m.content for m in self.prompt)
 
 
 def preference_pairs(
@@ -233,11 +235,11 @@ def decontaminate_pairs(
     min_matches: int = 1,
     min_coverage: float = 0.2,
 ) -> CleanPairs:
-    """Drop pairs whose text overlaps an evaluation item (question + options) or the prompt of
-    a scored reward-benchmark pair: word n-grams, or the whole of a short item (data_core's
+    """Drop pairs whose text overlaps an evaluation item (question + options) or the question
+    of a scored reward-benchmark pair: word n-grams, or the whole of a short item (data_core's
     rules, with the decontaminate stage's settings)."""
     items = [_Benchmark(i.id, i.full_text) for i in eval_items]
-    items += [_Benchmark(p.id, p.prompt_text) for p in benchmark_pairs]
+    items += [_Benchmark(p.id, p.question) for p in benchmark_pairs]
     matches = NgramIndex(items, n).match([p.text for p in pairs], min_matches, min_coverage)
     out = CleanPairs([], [])
     for pair, match in zip(pairs, matches, strict=True):
