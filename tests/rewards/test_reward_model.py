@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 from data_core.errors import ConfigError, DataCoreError
 from data_core.paths import StagePaths
+from generation.fingerprint import model_fingerprint
 from rewards.config import parse, rewardbench_files
-from rewards.scoring import RewardModel, check_pad_token
+from rewards.scoring import RewardModel, check_pad_token, default_scorer
 from rewards.training import reward_rows, reward_trainer
 from trainers.arguments import training_kwargs
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -110,3 +112,15 @@ def test_config_errors_name_the_key(tmp_path) -> None:
     assert rewardbench_files({"reward_eval": {"rewardbench_files": ["a.json"]}}) == ["a.json"]
     with pytest.raises(ConfigError, match=r"reward_eval.rewardbench_files: expected a list"):
         rewardbench_files({"reward_eval": {"rewardbench_files": "a.json"}})
+
+
+def test_default_scorer_loads_paths_models_reward(trained_reward, tmp_path, monkeypatch) -> None:
+    out, _ = trained_reward
+    params = {"paths": {"models": {"reward": str(out)}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    scorer = default_scorer()
+    assert scorer.path == out and scorer.digest == model_fingerprint(out)
+    monkeypatch.chdir(out.parent)  # no params.yaml here
+    with pytest.raises(ConfigError, match=r"params\.yaml: cannot read"):
+        default_scorer()
