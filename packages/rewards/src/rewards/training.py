@@ -11,6 +11,7 @@ from typing import Any
 from data_core.errors import DataCoreError
 from datasets import Dataset
 from trainers.arguments import model_init_kwargs
+from trainers.distributed import is_distributed
 from trainers.lifecycle import TrainerFactory, TrainingJob, TrainingResult, run_training
 from transformers import TrainerCallback
 from trl import RewardConfig as TrlRewardConfig
@@ -112,6 +113,11 @@ def train_reward(
         model = trainer.model
         if model.config.pad_token_id != tokenizer.pad_token_id:
             raise DataCoreError(f"{model_path}: the trained classifier has no pad_token_id set")
+        if is_distributed():  # sharded weights: TRL's distributed evaluate (accuracy, margin)
+            if not test_rows:
+                return {}
+            figures = trainer.evaluate(Dataset.from_list(test_rows)).items()
+            return {"heldout_test": {k.removeprefix("eval_"): v for k, v in figures}}
         scorer = RewardModel(
             model, tokenizer, batch_size=cfg.per_device_eval_batch_size, max_length=cfg.max_length
         )
