@@ -1,0 +1,134 @@
+"""Bradley-Terry reward-model training with TRL's RewardTrainer through the one training
+lifecycle, and its held-out figures computed with the scoring API on the trained model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from data_core.errors import DataCoreError
+from datasets import Dataset
+from trainers.arguments import model_init_kwargs
+from trainers.distributed import is_distributed
+from trainers.lifecycle import TrainerFactory, TrainingJob, TrainingResult, run_training
+from transformers import TrainerCallback
+from trl import RewardConfig as TrlRewardConfig
+from trl import RewardTrainer
+
+from rewards.config import RewardConfig
+from rewards.pairs import RewardPair
+from rewards.scoring import RewardModel, check_pad_token
+
+# the model card's title; the card is written by trainers.card (its closing line is for causal LMs)
+CARD_TITLE = (
+    "Reward model (Bradley-Terry, TRL RewardTrainer); load it with "
+    "AutoModelForSequenceClassification.from_pretrained or rewards.scoring.RewardModel.load"
+)
+
+
+def reward_rows(pairs: Sequence[RewardPair], cfg: RewardConfig) -> list[dict[str, Any]]:
+    """TRL rows (explicit conversational prompt), with `margin` when `cfg.use_margin`."""
+    scale = cfg.margin_scale if cfg.use_margin else None
+    return [p.row(scale) for p in pairs]
+
+
+def reward_trainer(
+    model_path: Path, tokenizer: Any, train: list[dict], test: list[dict], cfg: RewardConfig
+) -> TrainerFactory:
+    """The factory of a RewardTrainer that loads `model_path` as a 1-label classifier (new
+    score head) and trains it on `train` rows."""
+
+    def make_trainer(arguments: dict[str, Any], callbacks: list[TrainerCallback]) -> RewardTrainer:
+        args = TrlRewardConfig(
+            **arguments,
+            max_length=cfg.max_length,
+            center_rewards_coefficient=cfg.center_rewards_coefficient,
+            model_init_kwargs=model_init_kwargs(cfg) or None,
+            disable_dropout=True,
+        )
+        return RewardTrainer(
+            model=str(model_path),
+            args=args,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            train_dataset=Dataset.from_list(train),
+            eval_dataset=Dataset.from_list(test) if test and cfg.eval_steps else None,
+        )
+
+    return make_trainer
+
+
+def _rate(hits: Sequence[bool]) -> float:
+    return round(sum(hits) / len(hits), 6) if hits else 0.0
+
+
+def pair_accuracy(scorer: RewardModel, pairs: Sequence[RewardPair]) -> dict[str, Any]:
+    """Strict accuracy (a tie is wrong) overall and per category, the mean reward margin, and
+    the "longer answer wins" baseline on the same pairs."""
+    if not pairs:
+        return {}
+    prompts = [[m.model_dump() for m in p.prompt] for p in pairs]
+    for p in pairs:
+        if len(p.chosen) != 1 or len(p.rejected) != 1:
+            raise DataCoreError(f"pair {p.id}: held-out pairs must end in one assistant turn")
+    answers = [p.chosen[0].content for p in pairs] + [p.rejected[0].content for p in pairs]
+    both = scorer.rewards(prompts + prompts, answers)
+    chosen, rejected = both[: len(pairs)], both[len(pairs) :]
+    wins = [c > r for c, r in zip(chosen, rejected, strict=True)]
+    longer = [len(p.chosen[0].content) > len(p.rejected[0].content) for p in pairs]
+    by_category: dict[str, list[bool]] = defaultdict(list)
+    for pair, win in zip(pairs, wins, strict=True):
+        by_category[pair.category or "all"].append(win)
+    return {
+        "pairs": len(pairs),
+        "accuracy": _rate(wins),
+        "accuracy_by_category": {k: _rate(v) for k, v in sorted(by_category.items())},
+        "pairs_by_category": {k: len(v) for k, v in sorted(by_category.items())},
+        "margin_mean": round((sum(chosen) - sum(rejected)) / len(pairs), 6),
+        "reward_chosen_mean": round(sum(chosen) / len(pairs), 6),
+        "reward_rejected_mean": round(sum(rejected) / len(pairs), 6),
+        "length_baseline_accuracy": _rate(longer),
+    }
+
+
+def train_reward(
+    model_path: Path,
+    tokenizer: Any,
+    train: Sequence[RewardPair],
+    heldout: dict[str, Sequence[RewardPair]],
+    cfg: RewardConfig,
+    job: TrainingJob,
+) -> TrainingResult:
+    """Train from `model_path`; return the lifecycle's result with held-out pair accuracy on
+    each of `heldout` (e.g. {"test": ..., "dev": ...}) scored by the trained model."""
+    if not train:
+        raise DataCoreError("reward: no training pairs")
+    check_pad_token(tokenizer, model_path)
+    rows = reward_rows(train, cfg)
+    test_rows = reward_rows(heldout.get("test", ()), cfg)
+
+    def evaluate(trainer: RewardTrainer) -> dict[str, Any]:
+        model = trainer.model
+        if model.config.pad_token_id != tokenizer.pad_token_id:
+            raise DataCoreError(f"{model_path}: the trained classifier has no pad_token_id set")
+        if is_distributed():  # sharded weights: TRL's distributed evaluate (accuracy, margin)
+            if not test_rows:
+                return {}
+            figures = trainer.evaluate(Dataset.from_list(test_rows)).items()
+            return {"heldout_test": {k.removeprefix("eval_"): v for k, v in figures}}
+        scorer = RewardModel(
+            model, tokenizer, batch_size=cfg.per_device_eval_batch_size, max_length=cfg.max_length
+        )
+        figures = {name: pair_accuracy(scorer, pairs) for name, pairs in heldout.items()}
+        return {f"heldout_{name}": value for name, value in figures.items() if value}
+
+    make_trainer = reward_trainer(model_path, tokenizer, rows, test_rows, cfg)
+    result = run_training(job, cfg, tokenizer, make_trainer, evaluate=evaluate)
+    result.metrics = {
+        "loss": "bradley_terry",
+        "train_pairs": len(rows),
+        "use_margin": cfg.use_margin,
+    } | result.metrics
+    return result
