@@ -40,6 +40,9 @@ class RewardConfig(TrainConfig):
     score_init: ScoreInit = "random"  # zero: every reward starts at 0 (no random head to undo)
     freeze_embeddings: bool = False  # token embeddings kept as the start model's
     freeze_layers: int = Field(0, ge=0)  # the first N decoder layers kept (fewer backward FLOPs)
+    # torch intra-op threads while training (None: torch's default); a fixed count also fixes the
+    # order of float reductions, so a re-run is bit-identical on any machine
+    cpu_threads: int | None = Field(None, ge=1)
     max_train_records: int | None = Field(None, ge=1)  # of the preference set's train split
     dev_records: int = Field(0, ge=0)  # train-split pairs after those, scored only (recipe choice)
     max_eval_records: int | None = Field(None, ge=1)  # of its test split

@@ -171,6 +171,8 @@ def train_reward(
     if not train:
         raise DataCoreError("reward: no training pairs")
     check_pad_token(tokenizer, model_path)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
     rows = reward_rows(train, cfg)
     test_rows = reward_rows(heldout.get("test", ()), cfg)
 
