@@ -6,13 +6,14 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
 import yaml
 from data_core.errors import ConfigError, DataCoreError
 from data_core.paths import StagePaths
 from generation.fingerprint import model_fingerprint
 from rewards.config import parse, rewardbench_files
 from rewards.scoring import RewardModel, check_pad_token, default_scorer
-from rewards.training import reward_rows, reward_trainer
+from rewards.training import head_parameters, reward_rows, reward_trainer
 from trainers.arguments import training_kwargs
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -78,6 +79,44 @@ def test_scoring_tokenizes_as_the_trainer_did(tmp_path, tokenizer, tiny_model_di
         assert scorer.encode(prompt, pair.chosen[0].content) == example["chosen_ids"]
         assert scorer.encode(prompt, pair.rejected[0].content) == example["rejected_ids"]
         assert example["chosen_ids"][-1] == tokenizer.convert_tokens_to_ids("<|eot_id|>")
+
+
+def test_head_lr_zero_init_and_frozen_layers(tmp_path, tokenizer, tiny_model_dir) -> None:
+    """The score head starts at 0 and trains at its own lr; frozen parts stay as loaded."""
+    cfg = reward_config(
+        max_steps=3,
+        learning_rate=1e-3,
+        head_learning_rate=5e-2,
+        score_init="zero",
+        freeze_embeddings=True,
+        freeze_layers=1,
+    )
+    rows = reward_rows(known_pairs(12), cfg)
+    make = reward_trainer(tiny_model_dir, tokenizer, rows, [], cfg)
+    trainer = make(training_kwargs(cfg, tmp_path, tmp_path / "ck"), [])
+    model = trainer.model
+    head = head_parameters(model)
+    assert set(head) == {"score.weight"} and not head["score.weight"].any()
+    body = model.base_model
+    frozen = {n: p.detach().clone() for n, p in body.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith(("embed_tokens.", "layers.0.")) for n in frozen)
+    assert all(p.requires_grad for n, p in body.named_parameters() if n.startswith("layers.1."))
+    trained = body.layers[1].mlp.down_proj.weight.detach().clone()
+    trainer.train()
+    lrs = {g["initial_lr"] for g in trainer.optimizer.param_groups}
+    assert lrs == {1e-3, 5e-2}
+    head_ids = {id(p) for p in head.values()}
+    for group in trainer.optimizer.param_groups:
+        in_head = {id(p) in head_ids for p in group["params"]}
+        assert in_head == {group["initial_lr"] == 5e-2}
+    assert head["score.weight"].any()
+    assert all(torch.equal(p, frozen[n]) for n, p in body.named_parameters() if n in frozen)
+    assert not torch.equal(body.layers[1].mlp.down_proj.weight, trained)
+    too_deep = reward_config(freeze_layers=99)
+    with pytest.raises(ConfigError, match=r"reward.freeze_layers: 99 but the model has 2 layers"):
+        reward_trainer(tiny_model_dir, tokenizer, rows, [], too_deep)(
+            training_kwargs(too_deep, tmp_path, tmp_path / "ck2"), []
+        )
 
 
 def test_margin_rows_scale_the_judge_gap() -> None:

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from trainers.config import TrainConfig
 
 PairFormat = Literal["ultramedical", "rewardbench"]
+ScoreInit = Literal["random", "zero"]
 
 
 class PairSource(Strict):
@@ -33,6 +34,15 @@ class RewardConfig(TrainConfig):
     center_rewards_coefficient: float | None = Field(0.01, ge=0)
     use_margin: bool = False  # subtract margin_scale * (chosen_score - rejected_score)
     margin_scale: float = Field(0.1, gt=0)  # the judge's 1-10 scores -> logit units
+    # the new score head's own learning rate (None: learning_rate); it starts from scratch while
+    # the body only adapts, so it can take a far larger step
+    head_learning_rate: float | None = Field(None, gt=0, le=10)
+    score_init: ScoreInit = "random"  # zero: every reward starts at 0 (no random head to undo)
+    freeze_embeddings: bool = False  # token embeddings kept as the start model's
+    freeze_layers: int = Field(0, ge=0)  # the first N decoder layers kept (fewer backward FLOPs)
+    # torch intra-op threads while training (None: torch's default); a fixed count also fixes the
+    # order of float reductions, so a re-run is bit-identical on any machine
+    cpu_threads: int | None = Field(None, ge=1)
     max_train_records: int | None = Field(None, ge=1)  # of the preference set's train split
     dev_records: int = Field(0, ge=0)  # train-split pairs after those, scored only (recipe choice)
     max_eval_records: int | None = Field(None, ge=1)  # of its test split

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from data_core.errors import DataCoreError
+import torch
+from data_core.errors import ConfigError, DataCoreError
 from datasets import Dataset
 from trainers.arguments import model_init_kwargs
 from trainers.distributed import is_distributed
@@ -34,6 +35,67 @@ def reward_rows(pairs: Sequence[RewardPair], cfg: RewardConfig) -> list[dict[str
     return [p.row(scale) for p in pairs]
 
 
+def head_parameters(model: Any) -> dict[str, torch.nn.Parameter]:
+    """The classifier's parameters outside its transformer body: the new score head."""
+    if model.base_model is model:
+        raise DataCoreError(f"{type(model).__name__}: no separate body and score head")
+    body = {id(p) for p in model.base_model.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) not in body}
+
+
+def prepare_model(model: Any, cfg: RewardConfig) -> None:
+    """Score head initialisation and the frozen parts of the body, as `cfg` says."""
+    if cfg.score_init == "zero":
+        with torch.no_grad():
+            for param in head_parameters(model).values():
+                param.zero_()
+    base, frozen = model.base_model, []
+    if cfg.freeze_embeddings:
+        frozen.append(base.get_input_embeddings())
+    if cfg.freeze_layers:
+        layers = getattr(base, "layers", None)
+        if layers is None or cfg.freeze_layers > len(layers):
+            count = "no `layers`" if layers is None else f"{len(layers)} layers"
+            raise ConfigError(
+                f"params.yaml: reward.freeze_layers: {cfg.freeze_layers} but the model has {count}"
+            )
+        frozen.extend(layers[: cfg.freeze_layers])
+    for module in frozen:
+        module.requires_grad_(False)
+
+
+class _RewardTrainer(RewardTrainer):
+    """TRL's RewardTrainer with the score head in its own optimizer groups (its own lr)."""
+
+    def __init__(self, *args: Any, head_learning_rate: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.head_learning_rate = head_learning_rate
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        opt_model = self.model if model is None else model
+        if self.optimizer is None and self.head_learning_rate is not None:
+            decay = set(self.get_decay_parameter_names(opt_model))
+            head = head_parameters(opt_model)
+            groups = []
+            for lr, named in (
+                (
+                    self.args.learning_rate,
+                    {n: p for n, p in opt_model.named_parameters() if n not in head},
+                ),
+                (self.head_learning_rate, head),
+            ):
+                for decays in (True, False):
+                    params = [
+                        p for n, p in named.items() if p.requires_grad and (n in decay) == decays
+                    ]
+                    wd = self.args.weight_decay if decays else 0.0
+                    if params:
+                        groups.append({"params": params, "weight_decay": wd, "lr": lr})
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **kwargs)
+        return super().create_optimizer(model)
+
+
 def reward_trainer(
     model_path: Path, tokenizer: Any, train: list[dict], test: list[dict], cfg: RewardConfig
 ) -> TrainerFactory:
@@ -48,14 +110,17 @@ def reward_trainer(
             model_init_kwargs=model_init_kwargs(cfg) or None,
             disable_dropout=True,
         )
-        return RewardTrainer(
+        trainer = _RewardTrainer(
             model=str(model_path),
+            head_learning_rate=cfg.head_learning_rate,
             args=args,
             processing_class=tokenizer,
             callbacks=callbacks,
             train_dataset=Dataset.from_list(train),
             eval_dataset=Dataset.from_list(test) if test and cfg.eval_steps else None,
         )
+        prepare_model(trainer.model, cfg)
+        return trainer
 
     return make_trainer
 
@@ -106,6 +171,8 @@ def train_reward(
     if not train:
         raise DataCoreError("reward: no training pairs")
     check_pad_token(tokenizer, model_path)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
     rows = reward_rows(train, cfg)
     test_rows = reward_rows(heldout.get("test", ()), cfg)
 
