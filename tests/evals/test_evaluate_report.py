@@ -159,9 +159,9 @@ def test_one_task_run_twice_under_labels_with_its_own_chat_setting(
     seen = []
     real = runner._score
 
-    def spy(backend, spec, run, items, prompts, chat, cfg):
+    def spy(backend, spec, run, items, prompts, chat, cfg, reward=None):
         seen.append((run.key, chat, prompts[0]))
-        return real(backend, spec, run, items, prompts, chat, cfg)
+        return real(backend, spec, run, items, prompts, chat, cfg, reward)
 
     monkeypatch.setattr(runner, "_score", spy)
     result = evaluate(evaluate_config(params), eval_files)
@@ -241,7 +241,7 @@ def test_each_model_is_asked_in_its_natural_format(eval_files, tiny_model, monke
     seen: dict[tuple[str, bool, str], list[str]] = {}
     scorers: dict[tuple[str, str], str] = {}
 
-    def spy(backend, spec, run, items, prompts, chat, cfg):
+    def spy(backend, spec, run, items, prompts, chat, cfg, reward=None):
         seen[backend.name, chat, run.key] = list(prompts)
         scorers[backend.name, run.key] = run.scorer
         return [
@@ -355,7 +355,7 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
     write_records(path, items, EvalItem)
     seen: dict[tuple[str, str], list[str]] = {}
 
-    def spy(backend, spec, run, items, prompts, chat, cfg):
+    def spy(backend, spec, run, items, prompts, chat, cfg, reward=None):
         seen[backend.name, run.key] = list(prompts)
         return score_loglik(backend, items, prompts, chat=chat, kind="texts")
 
