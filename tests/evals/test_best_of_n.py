@@ -41,9 +41,14 @@ def test_the_reward_reads_the_question_and_the_whole_reply():
         return [float("keep" in c) for c in completions]
 
     rows = score_best_of_n(
-        Scripted(outs), items, ["<t>q1", "<t>q2"], cfg, reward,
-        questions=["q1", "q2"], prefixes=["So: ", "So: "],
-    )  # fmt: skip
+        Scripted(outs),
+        items,
+        ["<t>q1", "<t>q2"],
+        cfg,
+        reward,
+        questions=["q1", "q2"],
+        prefixes=["So: ", "So: "],
+    )
     assert rewards[0] == ("q1", ["So: nothing", f"So: {gold[0]} keep", "So: nothing else"])
     assert rows[0]["output"] == f"{gold[0]} keep" and rows[0]["correct"]
     assert rows[0]["any_correct"] and rows[0]["self_consistency"] == items[0].answer
@@ -63,7 +68,7 @@ def _cfg(model_dir, reward_dir):
                 "samples": 3,
                 "max_new_tokens": 6,
             },
-        ],  # fmt: skip
+        ],
         "reward_scorer": "tests.evals.test_best_of_n:marker_reward",
         "reward_model": str(reward_dir),
         "bootstrap": {"resamples": 200, "seed": 0},

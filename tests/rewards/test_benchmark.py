@@ -162,13 +162,14 @@ def test_report_shows_categories_intervals_baselines_and_rewardbench(tmp_path):
     m["rewardbench"] = {
         "extra.jsonl": {
             "pairs": 3,
-            "subsets": {"mt-bench-easy": {"accuracy": 1.0, "ci_low": 1.0, "ci_high": 1.0,
-                                          "ties": 0, "n": 3}},
+            "subsets": {
+                "mt-bench-easy": {"accuracy": 1.0, "ci_low": 1.0, "ci_high": 1.0, "ties": 0, "n": 3}
+            },
             "weighting": "rewardbench",
             "sections": {"Chat": 1.0},
             "overall": 1.0,
         }
-    }  # fmt: skip
+    }
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/eval.json").write_text(json.dumps({"models": {}, "tasks": {}}))
     (tmp_path / "metrics/reward_eval.json").write_text(json.dumps(m))

@@ -11,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from data_core.errors import ConfigError
 
 C = TypeVar("C", bound=BaseModel)
+T = TypeVar("T")
+
+
+def unique_names(entries: list[T]) -> list[T]:
+    """A list validator: entries (sources, eval sets, pair files) must have distinct `name`s."""
+    names = [e.name for e in entries]  # type: ignore[attr-defined]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"source names must be unique; repeated: {dupes}")
+    return entries
 
 
 class Strict(BaseModel):
@@ -59,11 +69,7 @@ class IngestConfig(Strict):
     @field_validator("sources", "eval_sets")
     @classmethod
     def _unique_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
-        names = [s.name for s in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {dupes}")
-        return value
+        return unique_names(value)
 
 
 class DedupConfig(Strict):

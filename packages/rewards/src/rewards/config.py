@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from data_core.config import Strict, parse_section
+from data_core.config import Strict, parse_section, unique_names
 from data_core.errors import ConfigError
 from data_core.paths import StagePaths
 from pydantic import Field, field_validator
@@ -51,11 +51,7 @@ class RewardConfig(TrainConfig):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, value: list[PairSource]) -> list[PairSource]:
-        names = [s.name for s in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {dupes}")
-        return value
+        return unique_names(value)
 
     def start_model(self, paths: StagePaths) -> Path:
         """The model dir training starts from: `paths.models.<init_from>`."""

@@ -183,9 +183,11 @@ def read_pairs(path: str | Path, fmt: str, name: str) -> ReadResult:
 
     def quarantine(row: RawRow, reason: str, field: str | None) -> None:
         raw = row.raw or repr(row.value)
-        result.quarantined.append(QuarantineEntry(
-            source=name, file=str(path), line=row.line, field=field, reason=reason, raw=raw
-        ))  # fmt: skip
+        result.quarantined.append(
+            QuarantineEntry(
+                source=name, file=str(path), line=row.line, field=field, reason=reason, raw=raw
+            )
+        )
 
     for row in rows:
         if row.problem is not None:
