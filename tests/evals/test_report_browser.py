@@ -69,9 +69,8 @@ def expected_layout(ctx: dict) -> dict[str, tuple[int, list[int | None]]]:
             [len(ctx["leaderboard"])] + ([len(ctx["comparisons"])] if ctx["comparisons"] else []),
         ),
         "stages": (1 if ctx["plots"].get("by_stage") else 0, []),
-        "subjects": (1, [len(ctx["subjects"]) + 2])
-        if ctx["subjects"]
-        else (0, []),  # +macro, micro
+        # subjects: one row per subject, then macro and micro
+        "subjects": (1, [len(ctx["subjects"]) + 2]) if ctx["subjects"] else (0, []),
         "rewards": (1, [len(rew["rows"]) + 1] + [None] * len(rew["rewardbench"]))
         if rew
         else (0, []),
