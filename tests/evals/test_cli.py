@@ -1,0 +1,240 @@
+"""ultramedical-eval: the evaluate stage's runner behind one command, on a tiny model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from data_core.schemas import EvalItem
+from evals.cli import build_parser, main
+from evals.runner import evaluate
+
+from tests.evals.fixtures_tasks import evaluate_config, with_tasks
+
+SCRIPT = Path(sys.executable).parent / "ultramedical-eval"
+BOOTSTRAP = {"resamples": 200, "seed": 0}
+
+
+def _project(root: Path) -> Path:
+    """A project root: the repository's task declarations over the fixture's item files."""
+    params = with_tasks(
+        {
+            "evaluate": {
+                "models": [{"name": "stage", "path": "models/stage"}],
+                "tasks": [{"name": "medqa"}],
+                "bootstrap": BOOTSTRAP,
+            }
+        }
+    )
+    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    return root
+
+
+def _medqa_items(root: Path) -> list[EvalItem]:
+    frame = pl.read_parquet(root / "data/interim/eval_items.parquet")
+    from data_core.io import frame_to_records
+
+    return frame_to_records(frame.filter(pl.col("task") == "medqa"), EvalItem)
+
+
+def _jsonl(path: Path, items: list[EvalItem]) -> Path:
+    """The items as a user's own EvalItem JSONL (no `task` field: the file is the task)."""
+    lines = [json.dumps(i.model_dump(exclude={"task"})) for i in items]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_end_to_end_equals_the_runner(eval_files, tiny_model, tmp_path, capsys):
+    root = _project(eval_files)
+    mine = _jsonl(tmp_path / "my_questions.jsonl", _medqa_items(root))
+    out = tmp_path / "out"
+    code, printed, err = _cli(
+        capsys, "--model", tiny_model, "--tasks", f"medqa,mmlu_medical,{mine}",
+        "--project", root, "--output", out, "--cache-dir", tmp_path / "cache",
+    )  # fmt: skip
+    assert code == 0, err
+    # the runner itself on the same model, tasks and prompt settings
+    cfg = evaluate_config(
+        {
+            "evaluate": {
+                "models": [{"name": "ref", "path": str(tiny_model), "chat_template": "auto"}],
+                "tasks": [{"name": "medqa"}, {"name": "mmlu_medical"}],
+                "bootstrap": BOOTSTRAP,
+                "cache_dir": None,
+                "predictions_dir": str(tmp_path / "ref"),
+            }
+        }
+    )
+    ref = evaluate(cfg, root)
+    metrics = json.loads((out / "metrics.json").read_text())
+    name = Path(tiny_model).name
+    for task in ("medqa", "mmlu_medical"):
+        got = pl.read_parquet(out / f"{name}__{task}.parquet")
+        want = pl.read_parquet(ref.predictions[f"ref__{task}"])
+        assert got["id"].to_list() == want["id"].to_list()
+        assert got["prediction"].to_list() == want["prediction"].to_list()
+        assert got["logliks"].to_list() == want["logliks"].to_list()
+        expected = ref.metrics["models"]["ref"][task]
+        assert metrics["tasks"][task]["acc"] == expected["acc"]
+        assert metrics["tasks"][task]["acc_low"] == expected["acc_low"]
+    # the user's file holds medqa's items: same prompts, same predictions
+    own = pl.read_parquet(out / f"{name}__my_questions.parquet")
+    medqa = pl.read_parquet(ref.predictions["ref__medqa"])
+    assert own["prediction"].to_list() == medqa["prediction"].to_list()
+    assert (
+        metrics["tasks"]["mmlu_medical"]["macro"]
+        == ref.metrics["models"]["ref"]["mmlu_medical"]["macro"]
+    )
+    for shown in ("medqa", "my_questions", "anatomy", "macro average", "95% CI"):
+        assert shown in printed
+
+
+def test_limit_takes_the_first_items_and_the_cache_is_shared_not_pruned(
+    eval_files, tiny_model, tmp_path, capsys
+):
+    root = _project(eval_files)
+    items = _medqa_items(root)
+    mine = _jsonl(tmp_path / "mine.jsonl", items)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "other__unit__0123.parquet").write_bytes(b"a unit of another run")
+    args = ["--model", tiny_model, "--tasks", mine, "--project", root, "--cache-dir", cache]
+    for run in range(2):
+        out = tmp_path / f"out{run}"
+        code, _, err = _cli(capsys, *args, "--limit", 7, "--output", out)
+        assert code == 0, err
+        got = pl.read_parquet(out / f"{Path(tiny_model).name}__mine.parquet")
+        assert got["id"].to_list() == [i.id for i in items[:7]]
+        hits = json.loads((out / "metrics.json").read_text())["cache"]["hits"]
+        assert hits == run  # the second run reads the first one's unit
+    assert (cache / "other__unit__0123.parquet").exists()
+
+
+def test_a_stage_unit_is_reused_by_the_command(eval_files, tiny_model, tmp_path, capsys):
+    root = _project(eval_files)
+    cache = tmp_path / "cache"
+    stage = evaluate_config(
+        {
+            "evaluate": {
+                "models": [{"name": "tiny", "path": str(tiny_model), "chat_template": "never"}],
+                "tasks": [{"name": "medqa", "models": ["tiny"]}],
+                "bootstrap": BOOTSTRAP,
+                "cache_dir": str(cache),
+                "predictions_dir": str(tmp_path / "stage"),
+            }
+        }
+    )
+    evaluate(stage, root)
+    out = tmp_path / "out"
+    code, _, err = _cli(
+        capsys, "--model", tiny_model, "--name", "tiny", "--chat-template", "never",
+        "--tasks", "medqa", "--project", root, "--output", out, "--cache-dir", cache,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["cache"] == {
+        "hits": 1,
+        "misses": 0,
+        "pruned": 0,
+    }
+
+
+def test_benchmark_file_in_a_reader_format(eval_files, tiny_model, tmp_path, capsys):
+    rows = [
+        {"question": f"Which organ {k}?", "options": {"A": "heart", "B": "liver"},
+         "answer_idx": "AB"[k % 2], "realidx": str(k)}
+        for k in range(6)
+    ]  # fmt: skip
+    path = tmp_path / "dev.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code, printed, err = _cli(
+        capsys, "--model", tiny_model, "--tasks", f"organs=medqa:{path}",
+        "--project", _project(eval_files), "--output", out, "--no-cache",
+    )  # fmt: skip
+    assert code == 0, err
+    got = pl.read_parquet(out / f"{Path(tiny_model).name}__organs.parquet")
+    assert got["id"].to_list() == [f"organs:{k}" for k in range(6)]
+    assert got["gold"].to_list() == ["A", "B"] * 3
+    assert "organs" in printed
+
+
+def test_help_lists_every_flag(capsys):
+    code, printed, _ = _cli(capsys, "--help")
+    assert code == 0
+    flags = [s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")]
+    missing = [f for f in flags if f not in printed]
+    assert not missing
+    for flag in ("--model", "--tasks", "--scorer", "--num-fewshot", "--limit", "--backend",
+                 "--output", "--chat-template", "--max-length", "--batch-tokens", "--seed",
+                 "--cache-dir", "--no-cache", "--api-key-env"):  # fmt: skip
+        assert flag in flags
+
+
+def _one_line_error(err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ultramedical-eval: error:")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_task_lists_the_known_ones(eval_files, tiny_model, capsys):
+    code, _, err = _cli(
+        capsys, "--model", tiny_model, "--tasks", "medqa,nosuch", "--project", _project(eval_files)
+    )
+    assert code == 2
+    _one_line_error(err, "unknown task 'nosuch'", "medqa", "mmlu_medical", "hpo_diagnosis")
+
+
+def test_missing_model_and_bad_records_are_one_line(eval_files, tiny_model, tmp_path, capsys):
+    root = _project(eval_files)
+    code, _, err = _cli(
+        capsys, "--model", tmp_path / "absent", "--tasks", "medqa", "--project", root
+    )
+    assert code == 2
+    _one_line_error(err, "absent", "no such model directory")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"id": "x:1", "question": "q?", "options": {"A": "a", "B": "b"}, "answer": "A"})
+        + "\n"
+        + json.dumps(
+            {"id": "x:2", "question": "q?", "options": {"A": "a", "B": "b"}, "answer": "C"}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    code, _, err = _cli(capsys, "--model", tiny_model, "--tasks", bad, "--project", root)
+    assert code == 2
+    _one_line_error(err, f"{bad}:2", "answer")
+    code, _, err = _cli(capsys, "--model", "http://localhost:9/v1", "--tasks", "medqa")
+    assert code == 2
+    _one_line_error(err, "--model-id")
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed (run `uv sync`)")
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--model", "m", "--tasks", "medqa", "--no-such-flag"], "unrecognized arguments"),
+        (["--model", "m", "--tasks", "medqa", "--limit", "0"], "--limit"),
+        (["--model", "m", "--tasks", "medqa", "--scorer", "magic"], "--scorer"),
+        (["--tasks", "medqa"], "--model"),
+    ],
+)
+def test_bad_flags_exit_2_in_one_line(args, needle, tmp_path):
+    done = subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    _one_line_error(done.stderr, needle)
