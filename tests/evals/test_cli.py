@@ -170,6 +170,36 @@ def test_benchmark_file_in_a_reader_format(eval_files, tiny_model, tmp_path, cap
     assert "organs" in printed
 
 
+def test_declared_benchmark_not_yet_ingested_is_read_like_ingest(
+    eval_files, tiny_model, tmp_path, capsys
+):
+    from tests.evals.fixtures_tasks import PARAMS
+
+    rows = [
+        {"question": f"Which organ {k}?", "options": {"A": "heart", "B": "liver"},
+         "answer_idx": "AB"[k % 2] if k != 3 else "Z", "realidx": str(k)}
+        for k in range(6)
+    ]  # fmt: skip
+    (eval_files / "organs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    declared = {"name": "organs", "format": "medqa", "path": "organs.jsonl", "scorer": "loglik"}
+    params = with_tasks(
+        {
+            "ingest": {"eval_sets": [*PARAMS["ingest"]["eval_sets"], declared]},
+            "evaluate": {"models": [{"name": "m", "path": "m"}], "tasks": [{"name": "organs"}]},
+        }
+    )
+    (eval_files / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = _cli(
+        capsys, "--model", tiny_model, "--tasks", "organs", "--project", eval_files,
+        "--output", out, "--no-cache",
+    )  # fmt: skip
+    assert code == 0, err
+    got = pl.read_parquet(out / f"{Path(tiny_model).name}__organs.parquet")
+    # the row whose answer is not an option is quarantined, as ingest quarantines it
+    assert got["id"].to_list() == ["organs:0", "organs:1", "organs:2", "organs:4", "organs:5"]
+
+
 def test_help_lists_every_flag(capsys):
     code, printed, _ = _cli(capsys, "--help")
     assert code == 0

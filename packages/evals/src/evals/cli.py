@@ -225,7 +225,7 @@ def _report(cfg, result, args: argparse.Namespace, output: Path, seconds: float)
         "tasks": {k: {**result.metrics["tasks"][k], **v} for k, v in per_task.items()},
         "predictions": {k: p.name for k, p in result.predictions.items()},
         "settings": {
-            "command": [PROG, *sys.argv[1:]],
+            "command": [PROG, *args.argv],
             "fewshot_seed": cfg.fewshot_seed,
             "max_length": cfg.max_length,
             "batch_tokens": cfg.batch_tokens,
@@ -272,7 +272,9 @@ def run(args: argparse.Namespace, fail) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors (exit 2: usage and input), never a traceback."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # recorded in metrics.json: the run can be repeated
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
