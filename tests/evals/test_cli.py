@@ -61,7 +61,7 @@ def test_end_to_end_equals_the_runner(eval_files, tiny_model, tmp_path, capsys):
     mine = _jsonl(tmp_path / "my_questions.jsonl", _medqa_items(root))
     out = tmp_path / "out"
     code, printed, err = _cli(
-        capsys, "--model", tiny_model, "--tasks", f"medqa,mmlu_medical,{mine}",
+        capsys, "--model", tiny_model, "--tasks", f"medqa,mmlu_medical,hpo_definition,{mine}",
         "--project", root, "--output", out, "--cache-dir", tmp_path / "cache",
     )  # fmt: skip
     assert code == 0, err
@@ -70,7 +70,7 @@ def test_end_to_end_equals_the_runner(eval_files, tiny_model, tmp_path, capsys):
         {
             "evaluate": {
                 "models": [{"name": "ref", "path": str(tiny_model), "chat_template": "auto"}],
-                "tasks": [{"name": "medqa"}, {"name": "mmlu_medical"}],
+                "tasks": [{"name": "medqa"}, {"name": "mmlu_medical"}, {"name": "hpo_definition"}],
                 "bootstrap": BOOTSTRAP,
                 "cache_dir": None,
                 "predictions_dir": str(tmp_path / "ref"),
@@ -80,7 +80,7 @@ def test_end_to_end_equals_the_runner(eval_files, tiny_model, tmp_path, capsys):
     ref = evaluate(cfg, root)
     metrics = json.loads((out / "metrics.json").read_text())
     name = Path(tiny_model).name
-    for task in ("medqa", "mmlu_medical"):
+    for task in ("medqa", "mmlu_medical", "hpo_definition"):
         got = pl.read_parquet(out / f"{name}__{task}.parquet")
         want = pl.read_parquet(ref.predictions[f"ref__{task}"])
         assert got["id"].to_list() == want["id"].to_list()
@@ -198,6 +198,22 @@ def test_declared_benchmark_not_yet_ingested_is_read_like_ingest(
     got = pl.read_parquet(out / f"{Path(tiny_model).name}__organs.parquet")
     # the row whose answer is not an option is quarantined, as ingest quarantines it
     assert got["id"].to_list() == ["organs:0", "organs:1", "organs:2", "organs:4", "organs:5"]
+
+
+def test_outside_a_project_a_file_task_runs_with_its_own_cache(
+    eval_files, tiny_model, tmp_path_factory, capsys, monkeypatch
+):
+    away = tmp_path_factory.mktemp("elsewhere")  # not below the fixture's project
+    mine = _jsonl(away / "mine.jsonl", _medqa_items(_project(eval_files))[:4])
+    monkeypatch.chdir(away)  # no params.yaml here or above: only file tasks exist
+    code, _, err = _cli(capsys, "--model", tiny_model, "--tasks", f"{mine},medqa")
+    assert code == 2
+    _one_line_error(err, "unknown task 'medqa'", "no params.yaml found")
+    code, _, err = _cli(capsys, "--model", tiny_model, "--tasks", mine)
+    assert code == 0, err
+    out = away / "eval_results" / Path(tiny_model).name
+    assert pl.read_parquet(out / f"{Path(tiny_model).name}__mine.parquet").height == 4
+    assert len(list((out / "cache").glob("*.parquet"))) == 1
 
 
 def test_help_lists_every_flag(capsys):
