@@ -1,13 +1,17 @@
 """ultramedical-eval: the evaluate stage's runner behind one command, on a tiny model."""
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pytest
 import yaml
+from data_core.io import frame_to_records
 from data_core.schemas import EvalItem
 from evals.cli import build_parser, main
 from evals.runner import evaluate
@@ -35,8 +39,6 @@ def _project(root: Path) -> Path:
 
 def _medqa_items(root: Path) -> list[EvalItem]:
     frame = pl.read_parquet(root / "data/interim/eval_items.parquet")
-    from data_core.io import frame_to_records
-
     return frame_to_records(frame.filter(pl.col("task") == "medqa"), EvalItem)
 
 
@@ -214,6 +216,63 @@ def test_outside_a_project_a_file_task_runs_with_its_own_cache(
     out = away / "eval_results" / Path(tiny_model).name
     assert pl.read_parquet(out / f"{Path(tiny_model).name}__mine.parquet").height == 4
     assert len(list((out / "cache").glob("*.parquet"))) == 1
+
+
+class _ChatServer(http.server.BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat server on localhost: always answers B, records what it got."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        answer = {"role": "assistant", "content": "The answer is B"}
+        reply = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": answer}],
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args) -> None:  # quiet test output
+        pass
+
+
+def test_openai_endpoint_key_from_the_named_variable_never_written(
+    eval_files, tmp_path, capsys, monkeypatch
+):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ChatServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("EVAL_CLI_TEST_KEY", "sk-do-not-log")
+    items = _medqa_items(_project(eval_files))[:5]
+    out = tmp_path / "out"
+    try:
+        code, printed, err = _cli(
+            capsys, "--model", f"http://127.0.0.1:{server.server_port}/v1", "--model-id",
+            "served/llama", "--api-key-env", "EVAL_CLI_TEST_KEY", "--scorer", "generate",
+            "--tasks", _jsonl(tmp_path / "five.jsonl", items), "--project", eval_files,
+            "--output", out, "--cache-dir", tmp_path / "cache",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert code == 0, err
+    got = pl.read_parquet(out / "served_llama__five.parquet")
+    assert got["prediction"].to_list() == ["B"] * 5
+    assert got["correct"].to_list() == [i.answer == "B" for i in items]
+    assert {auth for _, auth in _ChatServer.seen} == {"Bearer sk-do-not-log"}
+    written = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.json"))
+    assert "EVAL_CLI_TEST_KEY" in written and "sk-do-not-log" not in written
+    assert "sk-do-not-log" not in printed + err
+    for unit in (tmp_path / "cache").glob("*.parquet"):
+        assert b"sk-do-not-log" not in unit.read_bytes()
 
 
 def test_help_lists_every_flag(capsys):
