@@ -12,6 +12,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -187,36 +188,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def results_table(result, model: str, title: str):
+def results_table(result, model: str, title: str, confidence: float):
     """accuracy with its bootstrap interval per task; grouped tasks list each group and the
     macro average (MMLU subjects)."""
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("task", "n", "scorer", "acc", "95% CI", "acc_norm", "unparsed"):
+    ci_name = f"{confidence:.0%} CI"
+    for column in ("task", "n", "scorer", "acc", ci_name, "acc_norm", "unparsed"):
         table.add_column(column, justify="left" if column in ("task", "scorer") else "right")
     for key, m in result.metrics["models"][model].items():
         norm = f"{m['acc_norm']:.4f}" if "acc_norm" in m else ""
         ci = f"[{m['acc_low']:.4f}, {m['acc_high']:.4f}]"
         table.add_row(
-            key, str(m["n"]), m["scorer"], f"{m['acc']:.4f}", ci, norm, str(m["unparsed"])
+            key, str(m["n"]), m["scorer"], f"{m['acc']:.4f}", ci, norm, f"{m['unparsed']}"
         )
         if "subjects" in m:
             for group, g in m["subjects"].items():
-                table.add_row(f"  {group}", str(g["n"]), "", f"{g['acc']:.4f}", "", "", "")
-            table.add_row(
-                "  macro average",
-                str(len(m["subjects"])) + " groups",
-                "",
-                f"{m['macro']:.4f}",
-                "",
-                "",
-                "",
-            )
+                table.add_row(f"  {group}", str(g["n"]), "", f"{g['acc']:.4f}")
+            groups = f"{len(m['subjects'])} groups"
+            table.add_row("  macro average", groups, "", f"{m['macro']:.4f}")
     return table
 
 
-def _report(cfg, result, args: argparse.Namespace, output: Path, seconds: float) -> dict[str, Any]:
+def _report(cfg, result, args: argparse.Namespace, seconds: float) -> dict[str, Any]:
     model = cfg.models[0]
     per_task = result.metrics["models"][model.name]
     return {
@@ -239,7 +234,7 @@ def _report(cfg, result, args: argparse.Namespace, output: Path, seconds: float)
     }
 
 
-def run(args: argparse.Namespace, fail) -> int:
+def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
     """Build the config, run the evaluate stage's runner, print the table, write the outputs."""
     from data_core.io import write_json
     from rich.console import Console
@@ -254,11 +249,12 @@ def run(args: argparse.Namespace, fail) -> int:
         result = evaluate(cfg, root, prune=False)
         seconds = time.perf_counter() - t0
     name = cfg.models[0].name
-    write_json(output / "metrics.json", _report(cfg, result, args, output, seconds))
+    write_json(output / "metrics.json", _report(cfg, result, args, seconds))
     console = Console()
     if not console.is_terminal:  # piped or captured: 80 columns would crop task names
         console = Console(width=max(console.width, 120))
-    console.print(results_table(result, name, f"{name} ({cfg.models[0].path})"))
+    title = f"{name} ({cfg.models[0].path})"
+    console.print(results_table(result, name, title, cfg.bootstrap.confidence))
     cache = result.cache
     console.print(f"predictions and metrics.json: {output}", soft_wrap=True)
     console.print(
