@@ -66,7 +66,9 @@ def unit_key(
     """
     payload = {
         "model": model,
-        "run": run.model_dump(),
+        # which models a run is for, and whether it may be skipped, do not decide its rows: a
+        # one-off run of the same task (ultramedical-eval) shares the stage's units
+        "run": run.model_dump(exclude={"models", "optional"}),
         "items": [i.model_dump(mode="json") for i in items],
         "prompts": list(prompts),
         "chat_template": cfg.chat_template,

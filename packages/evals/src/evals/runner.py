@@ -130,8 +130,12 @@ def _write_predictions(path: Path, rows, items, model: str, task: str, spec: Tas
         frame.write_parquet(tmp, compression="zstd")
 
 
-def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
-    """Every model x every task; per-item predictions to Parquet, metrics dict returned."""
+def evaluate(cfg: EvaluateConfig, root: Path, *, prune: bool = True) -> EvalResult:
+    """Every model x every task; per-item predictions to Parquet, metrics dict returned.
+
+    `prune`: drop cache units this run did not use (the stage owns its cache; a one-off run that
+    shares it, such as `ultramedical-eval`, must not delete the stage's units).
+    """
     tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem]]] = []
     result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}})
     catalog = cfg.catalog
@@ -224,7 +228,8 @@ def evaluate(cfg: EvaluateConfig, root: Path) -> EvalResult:
             )
         result.metrics["models"][model.name] = per_model
         result.seconds[model.name] = time.perf_counter() - t0
-    result.cache = {"hits": cache.hits, "misses": cache.misses, "pruned": cache.prune()}
+    pruned = cache.prune() if prune else 0
+    result.cache = {"hits": cache.hits, "misses": cache.misses, "pruned": pruned}
     for a, b in cfg.comparisons:
         for run, *_ in tasks:
             if (a, run.key) not in outcomes or (b, run.key) not in outcomes:
