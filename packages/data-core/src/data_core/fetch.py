@@ -113,7 +113,7 @@ def _mirror_dir(cfg: FetchConfig, base: Path) -> Path | None:
         return None
     mirror = Path(cfg.mirror)
     mirror = mirror if mirror.is_absolute() else base / mirror
-    return mirror if mirror.is_dir() else None
+    return mirror.resolve() if mirror.is_dir() else None
 
 
 def _missing_error(
