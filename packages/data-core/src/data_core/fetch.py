@@ -159,7 +159,17 @@ def _transient(exc: BaseException) -> bool:
     """Worth another try: dropped or refused connections, timeouts, 5xx and 429 answers."""
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code == 429
-    return isinstance(exc, (urllib.error.URLError, http.client.HTTPException, OSError))
+    # not any OSError: a full disk or a permission error would fail the same way again
+    return isinstance(
+        exc,
+        (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+            _ShortBody,
+        ),
+    )
 
 
 def _stream(url: str, out: BinaryIO, timeout: float, label: str) -> tuple[str, int]:
