@@ -10,7 +10,7 @@ from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Preference
 from rewards.config import parse, rewardbench_files
 from rewards.pairs import extra_pairs, preference_pairs
-from rewards.training import CARD_TITLE, train_reward
+from rewards.training import CARD_TITLE, CARD_USAGE, train_reward
 from trainers.training_stage import TrainingStage
 from transformers import AutoTokenizer
 
@@ -41,7 +41,7 @@ def main(root: Path) -> None:
         result = train_reward(inputs["start"], tokenizer, train + extra, heldout, cfg, job)
         result.metrics |= {"extra_pairs": len(extra), "extra_sources": counts}
         base = paths.relative(f"models.{cfg.init_from}")
-        stage.publish(result, model="reward", title=CARD_TITLE, base=base)
+        stage.publish(result, model="reward", title=CARD_TITLE, base=base, usage=CARD_USAGE)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,25 @@ def test_ngram_matches_equal_plain_python(medqa):
         w = re.findall(r"[a-z0-9]+", text.lower())
         found = set().union(*(grams.get(tuple(w[i : i + 13]), set()) for i in range(len(w) - 12)))
         assert (hit.item_id in found) if hit else not found
+
+
+def test_bf16_embeddings_make_the_float32_decisions(medqa):
+    """`embedding.precision: bfloat16` is a speed setting: same matches, cosines within 1e-3."""
+    import numpy as np
+    from data_core.contamination import EmbeddingMatcher
+
+    items = medqa[:120]
+    target = items[10]
+    texts = [
+        target.question.replace("Which of the following", "What of these"),
+        "Describe the life cycle of Plasmodium falciparum in the mosquito host.",
+        "Answer this: " + items[50].full_text,
+    ]
+    exact = EmbeddingMatcher(items, batch_size=16, max_seq_length=128, precision="float32")
+    fast = EmbeddingMatcher(items, batch_size=16, max_seq_length=128, precision="bfloat16")
+    assert np.abs(exact.item_vectors - fast.item_vectors).max() > 0  # it did run in bf16
+    cosines = (exact.item_vectors * fast.item_vectors).sum(axis=1)
+    assert np.abs(cosines - 1).max() < 1e-3
+    decisions = [exact.match(texts, 0.9), fast.match(texts, 0.9)]
+    assert [m and m.item_id for m in decisions[0]] == [target.id, None, items[50].id]
+    assert [m and m.item_id for m in decisions[1]] == [m and m.item_id for m in decisions[0]]

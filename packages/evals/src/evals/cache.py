@@ -58,7 +58,9 @@ def unit_key(
     cfg: EvaluateConfig,
     reward: dict[str, Any] | None = None,
 ) -> str:
-    """sha256 over everything that decides a unit's rows (batch sizes excepted: they don't).
+    """sha256 over everything that decides a unit's rows, down to the last bit.
+
+    The log-likelihood batch size is in it: batch shapes move float sums by ~1e-6.
 
     `reward`: the reward model's identity, for the best-of-n units it decides.
     """
@@ -69,6 +71,7 @@ def unit_key(
         "prompts": list(prompts),
         "chat_template": cfg.chat_template,
         "max_length": cfg.max_length,
+        "batch_tokens": cfg.batch_tokens,
         "device": cfg.device,
         "generation": cfg.generation.model_dump(),
         "reward": reward if run.scorer == "best_of_n" else None,

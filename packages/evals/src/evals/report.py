@@ -99,14 +99,20 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
     return out
 
 
-def lock_digests(root: Path) -> list[dict[str, str]]:
-    """Every out and dep md5 pinned in dvc.lock (empty when there is no lock yet)."""
+def lock_digests(root: Path, writer: str = "report") -> list[dict[str, str]]:
+    """Every out and dep md5 pinned in dvc.lock (empty when there is no lock yet).
+
+    The `writer` stage's own entries are left out: they are the previous run's digests of the
+    page being written, so listing them would make every rebuild's page differ from the last.
+    """
     lock = root / "dvc.lock"
     if not lock.exists():
         return []
     data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
     rows = []
     for stage, body in (data.get("stages") or {}).items():
+        if stage == writer:
+            continue
         for entry in (body.get("outs") or []) + (body.get("deps") or []):
             if "md5" in entry:
                 rows.append({"stage": stage, "path": entry["path"], "md5": entry["md5"]})

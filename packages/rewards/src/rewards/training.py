@@ -22,10 +22,12 @@ from rewards.config import RewardConfig
 from rewards.pairs import RewardPair
 from rewards.scoring import RewardModel, check_pad_token
 
-# the model card's title; the card is written by trainers.card (its closing line is for causal LMs)
-CARD_TITLE = (
-    "Reward model (Bradley-Terry, TRL RewardTrainer); load it with "
-    "AutoModelForSequenceClassification.from_pretrained or rewards.scoring.RewardModel.load"
+# the model card's title and how-to-load line (trainers.card writes the card)
+CARD_TITLE = "Reward model (Bradley-Terry, TRL RewardTrainer)"
+CARD_USAGE = (
+    "Loadable with `AutoModelForSequenceClassification.from_pretrained` (one label: the reward) "
+    "and `AutoTokenizer`; `rewards.scoring.RewardModel.load(path).rewards(prompts, responses)` "
+    "scores in exactly the training format (chat template, EOS, right padding)."
 )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from trainers.reporting import split_results
 
+CAUSAL_LM_USAGE = "Loadable with `AutoModelForCausalLM.from_pretrained` and `AutoTokenizer`."
+
 
 def model_card(
     out_dir: Path,
@@ -18,8 +20,9 @@ def model_card(
     data: Mapping[str, str],
     recipe: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    usage: str = CAUSAL_LM_USAGE,
 ) -> Path:
-    """Write README.md (a model card: base, data digests, recipe, metrics) into the model dir.
+    """Write README.md (a model card: base, data digests, recipe, metrics, how to load it).
 
     Timings and resume paths stay out (they are in MLflow): the card is part of the model
     directory whose md5 DVC tracks, so it holds only what the weights depend on and a re-run
@@ -33,7 +36,7 @@ def model_card(
     for key, value in sorted(results.items()):
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         lines.append(f"| {key} | {shown} |")
-    lines += ["", "Loadable with `AutoModelForCausalLM.from_pretrained` and `AutoTokenizer`."]
+    lines += ["", usage]
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -13,7 +13,7 @@ from data_core.io import file_digest
 from data_core.paths import StagePaths
 from data_core.tracking import stage_run
 
-from trainers.card import model_card
+from trainers.card import CAUSAL_LM_USAGE, model_card
 from trainers.distributed import maybe_run
 from trainers.lifecycle import TrainingJob, TrainingResult
 from trainers.reporting import model_reference, system_metrics, write_metrics
@@ -43,14 +43,29 @@ class TrainingStage:
             self.job = TrainingJob(root, out_dir, checkpoints, fingerprint, run)
             yield self.job
 
-    def publish(self, result: TrainingResult, *, model: str, title: str, base: str) -> None:
-        """Rank 0: the card into the model dir, the metrics file, the MLflow record."""
+    def publish(
+        self,
+        result: TrainingResult,
+        *,
+        model: str,
+        title: str,
+        base: str,
+        usage: str = CAUSAL_LM_USAGE,
+    ) -> None:
+        """Rank 0: the card (`usage`: how to load the model) into the model dir, the metrics
+        file, the MLflow record."""
         if self.run is None or self.job is None:
             return
         root, out_dir = self.paths.root, self.job.out_dir
         data = {str(path.relative_to(root)): self.digests[n] for n, path in self.inputs.items()}
         card = model_card(
-            out_dir, title=title, base=base, data=data, recipe=self.params, metrics=result.metrics
+            out_dir,
+            title=title,
+            base=base,
+            data=data,
+            recipe=self.params,
+            metrics=result.metrics,
+            usage=usage,
         )
         metrics = result.metrics | {"model": model_reference(self.run, out_dir, model, root)}
         write_metrics(self.paths["metrics"] / f"{self.name}.json", metrics)
