@@ -72,6 +72,42 @@ class IngestConfig(Strict):
         return unique_names(value)
 
 
+class FetchFile(Strict):
+    """One file fetch provides: its place under data/raw (and in a mirror), origin and digest."""
+
+    path: str = Field(pattern=r"^[A-Za-z0-9_.\-/]+$")
+    url: str | None = Field(None, pattern=r"^https?://")  # None: only a mirror can provide it
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        # the file lands under data/raw: an absolute path or `..` would write outside it
+        if value.startswith("/") or ".." in value.split("/") or "" in value.split("/"):
+            raise ValueError(f"must be a relative path without '..' or empty parts, got {value!r}")
+        return value
+
+
+class FetchConfig(Strict):
+    """fetch: where benchmark and source bytes come from (a mirror, or opted-in downloads)."""
+
+    mirror: str | None = "../shared/data"  # a folder with the files at their relative paths
+    download: bool = False  # nothing reaches the network unless the user opts in
+    timeout: float = Field(60.0, gt=0)  # seconds without a byte before a try is given up
+    attempts: int = Field(5, ge=1)  # tries per file for transient errors (dropped, 5xx)
+    retry_wait: float = Field(2.0, ge=0)  # first back-off in seconds, doubled per try (max 60)
+    files: list[FetchFile] = Field(default_factory=list)
+
+    @field_validator("files")
+    @classmethod
+    def _unique_paths(cls, value: list[FetchFile]) -> list[FetchFile]:
+        paths = [f.path for f in value]
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        if dupes:
+            raise ValueError(f"file paths must be unique; repeated: {dupes}")
+        return value
+
+
 class DedupConfig(Strict):
     exact: bool = True
     near: bool = True
