@@ -14,6 +14,7 @@ from data_core.config import FetchConfig, load_params, parse_section
 from data_core.errors import ConfigError
 from data_core.fetch import (
     DOWNLOAD_ENV,
+    MIRROR_ENV,
     ChecksumError,
     FetchError,
     download_enabled,
@@ -90,6 +91,7 @@ def server():
 @pytest.fixture(autouse=True)
 def _no_env_override(monkeypatch):
     monkeypatch.delenv(DOWNLOAD_ENV, raising=False)
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
 
 
 def _cfg(files: list[dict], **kw) -> FetchConfig:
@@ -213,6 +215,21 @@ def test_mirror_is_preferred_and_a_corrupt_mirror_file_is_an_error(tmp_path, ser
         fetch_files(_cfg(files, mirror=str(mirror)), tmp_path / "raw2", tmp_path)
     assert _sha(GOOD[:-1]) in str(err.value) and _sha(GOOD) in str(err.value)
     assert _leftovers(tmp_path / "raw2") == []
+
+
+def test_environment_points_at_a_mirror_elsewhere(tmp_path, server, monkeypatch):
+    """A mirror outside the checkout, named in the environment: params.yaml stays untouched."""
+    mirror = tmp_path / "elsewhere"
+    (mirror / "b").mkdir(parents=True)
+    (mirror / "b/test.jsonl").write_bytes(GOOD)
+    files = [{"path": "b/test.jsonl", "url": f"{server.url}/good", "sha256": _sha(GOOD)}]
+    cfg = _cfg(files, mirror=str(tmp_path / "absent"), download=False)
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    report = fetch_files(cfg, tmp_path / "raw", tmp_path)
+    assert report.copied == ["b/test.jsonl"] and sum(server.hits.values()) == 0
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "gone"))
+    with pytest.raises(FetchError, match=f"{MIRROR_ENV} .*gone.* does not exist"):
+        fetch_files(cfg, tmp_path / "raw2", tmp_path)
 
 
 def test_second_run_with_valid_files_copies_and_downloads_nothing(tmp_path, server):

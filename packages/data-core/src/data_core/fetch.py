@@ -37,6 +37,7 @@ from data_core.io import atomic_path
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ENV = "ULTRAMEDICAL_DOWNLOAD"  # 1/true/yes or 0/false/no: overrides fetch.download
+MIRROR_ENV = "ULTRAMEDICAL_MIRROR"  # a folder: overrides fetch.mirror without editing params.yaml
 _CHUNK = 1 << 20
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -108,10 +109,17 @@ def _is_valid(path: Path, spec: FetchFile) -> bool:
     return path.is_file() and sha256_file(path) == spec.sha256
 
 
+def mirror_setting(cfg: FetchConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """fetch.mirror, unless ULTRAMEDICAL_MIRROR is set (the environment wins)."""
+    value = (os.environ if environ is None else environ).get(MIRROR_ENV, "").strip()
+    return value or cfg.mirror
+
+
 def _mirror_dir(cfg: FetchConfig, base: Path) -> Path | None:
-    if cfg.mirror is None:
+    setting = mirror_setting(cfg)
+    if setting is None:
         return None
-    mirror = Path(cfg.mirror)
+    mirror = Path(setting).expanduser()
     mirror = mirror if mirror.is_absolute() else base / mirror
     return mirror.resolve() if mirror.is_dir() else None
 
@@ -123,17 +131,19 @@ def _missing_error(
     for spec in missing:
         origin = spec.url or "no pinned origin: only a mirror can provide it"
         lines.append(f"  {spec.path}  ({origin})")
-    if cfg.mirror is None:
+    setting = mirror_setting(cfg)
+    source = f"{MIRROR_ENV}" if os.environ.get(MIRROR_ENV, "").strip() else "fetch.mirror"
+    if setting is None:
         where = "fetch.mirror is null"
     elif mirror is None:
-        where = f"fetch.mirror {cfg.mirror!r} does not exist"
+        where = f"{source} {setting!r} does not exist"
     else:
-        where = f"fetch.mirror {cfg.mirror!r} lacks them"
+        where = f"{source} {setting!r} lacks them"
     state = "on, but the files above have no url" if dl else "off"
     lines += [
         f"({where}; downloads are {state}.) Provide them in one of two ways:",
-        "  1. point `fetch.mirror` in params.yaml at a folder holding these files at these "
-        "relative paths (e.g. a copy of ../shared/data);",
+        f"  1. point `fetch.mirror` in params.yaml (or {MIRROR_ENV} in the environment) at a "
+        "folder holding these files at these relative paths (e.g. a copy of ../shared/data);",
         f"  2. allow downloads from the pinned origins: `fetch.download: true` in params.yaml, "
         f"or {DOWNLOAD_ENV}=1 in the environment (files without a url still need a mirror).",
         "Every file is checked against its sha256 either way.",
