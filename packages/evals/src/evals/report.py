@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +99,8 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
     return out
 
 
-def lock_digests(root: Path) -> list[dict[str, str]]:
-    """Every out and dep md5 pinned in dvc.lock (empty when there is no lock yet)."""
+def lock_digests(root: Path, own: Collection[str] = ()) -> list[dict[str, str]]:
+    """dvc.lock's md5s but the report's `own` outputs (listing its old md5 is irreproducible)."""
     lock = root / "dvc.lock"
     if not lock.exists():
         return []
@@ -108,8 +108,9 @@ def lock_digests(root: Path) -> list[dict[str, str]]:
     rows = []
     for stage, body in (data.get("stages") or {}).items():
         for entry in (body.get("outs") or []) + (body.get("deps") or []):
-            if "md5" in entry:
-                rows.append({"stage": stage, "path": entry["path"], "md5": entry["md5"]})
+            path = entry["path"]
+            if "md5" in entry and not any(path == o or path.startswith(f"{o}/") for o in own):
+                rows.append({"stage": stage, "path": path, "md5": entry["md5"]})
     return rows
 
 
@@ -241,7 +242,7 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     ctx["digests"] = {
         "eval_metrics": files[cfg.eval_metrics],
         "files": files,
-        "lock": lock_digests(root),
+        "lock": lock_digests(root, own=[cfg.html, cfg.markdown, cfg.plots_dir]),
     }
     return ctx
 
