@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -184,14 +185,18 @@ def test_lock_check_exits_nonzero_with_the_stage_name(
     "--prefix tools/plots` (needs Node.js; .ci/run does it)",
 )
 def test_plots_show_with_the_offline_template_loads_no_remote_script(toy: Path) -> None:
-    default, offline = toy / "default_plots", toy / "offline_plots"
+    default, offline, configured = (toy / f"{k}_plots" for k in ("default", "offline", "config"))
     dvc("plots", "show", "-q", "-o", str(default))
     dvc("plots", "show", "-q", "-o", str(offline), "--html-template", str(TEMPLATE))
+    # the README's per-clone default: plots.html_template, a path relative to .dvc/
+    dvc("config", "--local", "plots.html_template", os.path.relpath(TEMPLATE, toy / ".dvc"))
+    dvc("plots", "show", "-q", "-o", str(configured))
     remote = re.compile(r"""<script[^>]*\ssrc\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
     default_page = (default / "index.html").read_text()
     assert remote.search(default_page), "dvc's own page no longer loads a CDN: test is stale"
     page = (offline / "index.html").read_text()
     assert not remote.search(page)
+    assert (configured / "index.html").read_text() == page
     assert "<script" in page and "vegaEmbed(" in page  # the plot itself is there
     spec = json.loads(re.search(r"var spec = (\{.*?\});\s*vegaEmbed", page, re.S).group(1))
     assert [row["value"] for row in spec["data"]["values"]][:3] == ["0", "2", "4"]
