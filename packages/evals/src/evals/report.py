@@ -100,17 +100,15 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
 
 
 def lock_digests(root: Path, own: Collection[str] = ()) -> list[dict[str, str]]:
-    """dvc.lock's md5s but the report's `own` outputs (listing its old md5 is irreproducible)."""
+    """dvc.lock's md5s but the entry of the stage writing `own` (the report: one run behind)."""
     lock = root / "dvc.lock"
-    if not lock.exists():
-        return []
-    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    data = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}) if lock.exists() else {}
     rows = []
     for stage, body in (data.get("stages") or {}).items():
-        for entry in (body.get("outs") or []) + (body.get("deps") or []):
-            path = entry["path"]
-            if "md5" in entry and not any(path == o or path.startswith(f"{o}/") for o in own):
-                rows.append({"stage": stage, "path": path, "md5": entry["md5"]})
+        outs, deps = ([e for e in body.get(k) or [] if "md5" in e] for k in ("outs", "deps"))
+        if any(e["path"] == o or e["path"].startswith(f"{o}/") for e in outs for o in own):
+            continue
+        rows += [{"stage": stage, "path": e["path"], "md5": e["md5"]} for e in outs + deps]
     return rows
 
 
