@@ -155,7 +155,7 @@ def test_lock_check_names_the_stage_whose_params_code_or_outs_changed(toy: Path)
     (toy / "prepare.py").write_text(PREPARE + "# edited\n")
     problems = check(toy)
     assert problems == {
-        "train": ["param train.scale modified"],
+        "train": ["param train.scale: 2 -> 4"],
         "prepare": ["dep prepare.py modified"],
     }
     # an out declared in dvc.yaml that no run recorded: `dvc status` alone calls it "deleted"
@@ -163,6 +163,16 @@ def test_lock_check_names_the_stage_whose_params_code_or_outs_changed(toy: Path)
     spec["stages"]["prepare"]["outs"].append("data/extra.txt")
     (toy / "dvc.yaml").write_text(yaml.safe_dump(spec))
     assert "out data/extra.txt is declared but not in dvc.lock" in check(toy)["prepare"]
+
+
+def test_lock_check_names_each_changed_leaf_of_a_params_section(toy: Path) -> None:
+    # `prepare` depends on the whole section: dvc says "prepare modified", the check says which key
+    (toy / "params.yaml").write_text(
+        yaml.safe_dump({"prepare": {"n": 6, "seed": 1}, "train": {"scale": 2}})
+    )
+    assert check(toy) == {
+        "prepare": ["param prepare.n: 5 -> 6", "param prepare.seed: (absent) -> 1"]
+    }
 
 
 def test_lock_check_exits_nonzero_with_the_stage_name(

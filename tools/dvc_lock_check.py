@@ -91,11 +91,42 @@ def collect(root: Path) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]]
     return status, declared, lock or {}
 
 
+def _leaves(value: Any, prefix: str) -> dict[str, Any]:
+    """Dotted key -> value of every leaf under `prefix`."""
+    if not isinstance(value, Mapping):
+        return {prefix: value}
+    return {k: v for key, sub in value.items() for k, v in _leaves(sub, f"{prefix}.{key}").items()}
+
+
+def param_changes(recorded: Mapping[str, Mapping[str, Any]], root: Path) -> list[str]:
+    """Every params-file leaf that differs from what dvc.lock recorded for a stage, as
+    `param <dotted key>: <locked> -> <now>` (`recorded`: file -> declared key -> value)."""
+    changes = []
+    for name, keys in recorded.items():
+        current = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+        for key, old in keys.items():
+            now: Any = current
+            for part in key.split("."):
+                now = now.get(part, "(absent)") if isinstance(now, Mapping) else "(absent)"
+            before, after = _leaves(old, key), _leaves(now, key)
+            for leaf in sorted(set(before) | set(after)):
+                was, new = before.get(leaf, "(absent)"), after.get(leaf, "(absent)")
+                if was != new:
+                    changes.append(f"param {leaf}: {was} -> {new}")
+    return changes
+
+
 def check(root: Path) -> dict[str, list[str]]:
     """Stage -> every reason its dvc.lock entry does not follow dvc.yaml, params and code."""
     status, declared, lock = collect(root)
     problems = declaration_problems(declared, lock)
     for stage, reasons in status_problems(status).items():
+        recorded = ((lock.get("stages") or {}).get(stage) or {}).get("params") or {}
+        detail = (
+            param_changes(recorded, root) if any(r.startswith("param ") for r in reasons) else []
+        )
+        if detail:  # name the leaf and both values, not just the declared section
+            reasons = [r for r in reasons if not r.startswith("param ")] + detail
         problems.setdefault(stage, []).extend(r for r in reasons if r not in problems[stage])
     return problems
 
