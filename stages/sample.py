@@ -22,12 +22,13 @@ def main(root: Path) -> None:
         names = [m.backend for m in cfg.sample.panel if m.enabled]
         kb = open_kb(paths, cfg) if any(is_kb(cfg, n) for n in names) else None
         with stage_generators(paths, cfg, "sample", names, kb) as generators:
-            completions, metrics = sample(records, cfg.sample, generators, cfg.seed)
+            completions, metrics, timings = sample(records, cfg.sample, generators, cfg.seed)
         write_records(out, completions, Completion)
         write_json(paths["metrics"] / "sample.json", metrics)  # results only: committed to git
         run.log_input(src, "scored")
         run.log_output(out, "completions")
-        run.log_metrics({**metrics, **run_stats(generators, time.perf_counter() - start)})
+        cost = run_stats(generators, time.perf_counter() - start)
+        run.log_metrics({**metrics, **timings, **cost})  # latencies and cost: MLflow only
 
 
 if __name__ == "__main__":

@@ -393,21 +393,3 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
             f"\nAnswer: A patient with finding {first} may have"
         )
 
-
-def test_report_page_does_not_list_its_own_previous_digest(tmp_path):
-    """The page is an out of `report`: listing the lock's digest of it would change it every run."""
-    from evals.report import lock_digests
-
-    lock = {
-        "schema": "2.0",
-        "stages": {
-            "build": {"outs": [{"path": "data/sets/sft.parquet", "md5": "a" * 32}]},
-            "report": {
-                "deps": [{"path": "data/sets/sft.parquet", "md5": "a" * 32}],
-                "outs": [{"path": "reports/report.html", "md5": "b" * 32}],
-            },
-        },
-    }
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock), encoding="utf-8")
-    rows = lock_digests(tmp_path)
-    assert rows == [{"stage": "build", "path": "data/sets/sft.parquet", "md5": "a" * 32}]

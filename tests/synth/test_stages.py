@@ -129,6 +129,12 @@ def test_pipeline_on_toy_hpo(tmp_path):
         text = (tmp_path / f"metrics/{stage}.json").read_text()
         assert not re.search(r"seconds|per_s|cache_|cost|latency|retries", text), stage
     before = (tmp_path / "metrics/sample.json").read_bytes()
+    # Latency is wall-clock: the stage's MLflow run has it, the DVC-tracked table does not.
+    assert not any("latency" in c for c in completions.columns)
+    first = last_stage_metrics(tmp_path, "sample")
+    assert first["latency_s.all.count"] == completions.height
+    assert 0 < first["latency_s.kb.p50"] <= first["latency_s.kb.p95"]
+    table = (tmp_path / "data/synth/completions.parquet").read_bytes()
     # A second run of `sample` is served entirely by the cache, and writes the same metrics.
     again = subprocess.run(
         [sys.executable, str(REPO / "stages/sample.py"), "--root", str(tmp_path)],
@@ -142,3 +148,6 @@ def test_pipeline_on_toy_hpo(tmp_path):
     assert metrics["cache_misses"] == 0 and metrics["cache_hits"] == completions.height
     assert "seconds" in metrics
     assert (tmp_path / "metrics/sample.json").read_bytes() == before
+    # cache hits carry an earlier run's latency: not this run's, so not counted
+    assert metrics["latency_s.all.count"] == 0
+    assert (tmp_path / "data/synth/completions.parquet").read_bytes() == table

@@ -118,7 +118,8 @@ class Passage(BaseModel):
 
 
 class Completion(BaseModel):
-    """One model's answer to one instruction."""
+    """One model's answer to one instruction (no wall-clock fields: the table is bit-for-bit
+    repeatable; latency is the producing stage's MLflow material)."""
 
     model_config = ConfigDict(extra="forbid")
     prompt_id: str
@@ -128,7 +129,6 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    latency_s: float | None = None
 
 
 class Judgement(BaseModel):

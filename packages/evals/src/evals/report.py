@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,23 +99,16 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
     return out
 
 
-def lock_digests(root: Path, writer: str = "report") -> list[dict[str, str]]:
-    """Every out and dep md5 pinned in dvc.lock (empty when there is no lock yet).
-
-    The `writer` stage's own entries are left out: they are the previous run's digests of the
-    page being written, so listing them would make every rebuild's page differ from the last.
-    """
+def lock_digests(root: Path, own: Collection[str] = ()) -> list[dict[str, str]]:
+    """dvc.lock's md5s but the entry of the stage writing `own` (the report: one run behind)."""
     lock = root / "dvc.lock"
-    if not lock.exists():
-        return []
-    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    data = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}) if lock.exists() else {}
     rows = []
     for stage, body in (data.get("stages") or {}).items():
-        if stage == writer:
+        outs, deps = ([e for e in body.get(k) or [] if "md5" in e] for k in ("outs", "deps"))
+        if any(e["path"] == o or e["path"].startswith(f"{o}/") for e in outs for o in own):
             continue
-        for entry in (body.get("outs") or []) + (body.get("deps") or []):
-            if "md5" in entry:
-                rows.append({"stage": stage, "path": entry["path"], "md5": entry["md5"]})
+        rows += [{"stage": stage, "path": e["path"], "md5": e["md5"]} for e in outs + deps]
     return rows
 
 
@@ -247,7 +240,7 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     ctx["digests"] = {
         "eval_metrics": files[cfg.eval_metrics],
         "files": files,
-        "lock": lock_digests(root),
+        "lock": lock_digests(root, own=[cfg.html, cfg.markdown, cfg.plots_dir]),
     }
     return ctx
 

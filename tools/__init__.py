@@ -1,0 +1,1 @@
+"""Developer tools outside the DVC stage graph (CI checks, the offline plots template)."""
