@@ -392,4 +392,3 @@ def test_prefill_opens_the_answer_in_chat_and_primes_a_cloze_only_when_asked(
         assert seen[model, "primed"][0].endswith(
             f"\nAnswer: A patient with finding {first} may have"
         )
-
