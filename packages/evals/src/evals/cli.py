@@ -1,8 +1,7 @@
 """`ultramedical-eval`: score one model on benchmark tasks from one command.
 
-The flags become an EvaluateConfig (one model, one TaskRun per task) over the evaluate stage's own
-settings from params.yaml, and the stage's runner scores it: the same task catalog, prompts,
-scorers, bootstrap intervals and unit cache as `dvc repro evaluate`, nothing re-implemented here.
+The flags become an EvaluateConfig (one model, a TaskRun per task) over the evaluate stage's own
+settings, scored by the stage's runner: same catalog, prompts, scorers, intervals and unit cache.
 """
 
 from __future__ import annotations

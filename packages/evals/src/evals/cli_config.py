@@ -1,11 +1,9 @@
 """`ultramedical-eval`'s flags -> the evaluate stage's EvaluateConfig, task specs and items.
 
 A task name resolves through the stage's own catalog (`ingest.eval_sets`, `evaluate.heldout_sets`).
-A declared benchmark's items are the ones ingest wrote (data/interim/eval_items.parquet) when that
-file holds them, else the declared benchmark file read by its data_core reader, as ingest reads it.
-Outside the pipeline a task can also be a file: `FILE.jsonl` (or `.parquet`) of EvalItem records,
-or `FORMAT:PATH`, a benchmark file in one of the readers' formats (`medqa:dev.jsonl`); either may
-be named, `NAME=FILE`.
+A declared benchmark's items are ingest's (data/interim/eval_items.parquet) when there, else its
+file read by its data_core reader. A task can also be `FILE.jsonl`/`.parquet` of EvalItem records
+or `FORMAT:PATH` in a reader's format (`medqa:dev.jsonl`); either may be named, `NAME=FILE`.
 """
 
 from __future__ import annotations
