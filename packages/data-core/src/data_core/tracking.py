@@ -1,7 +1,9 @@
 """One MLflow run per stage execution: params, git commit, dataset digests, metrics, artifacts.
 
 The tracking URI is `MLFLOW_TRACKING_URI` when set, else `sqlite:///<repo root>/mlflow.db`, so
-`mlflow ui` run at the repo root shows every stage run.
+`mlflow ui` run at the repo root shows every stage run. The stage runs of one `dvc repro` or
+`dvc exp run` share a `pipeline_id` tag and nest under one parent run (data_core.pipeline_run);
+trained models are MLflow logged models that point at their DVC-tracked folder (no copy).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,8 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from data_core.io import file_digest
+from data_core.pipeline_run import (
+    ID_TAG,
+    LAUNCHER_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    close_stage,
+    current_invocation,
+    open_parent_run,
+)
 
 EXPERIMENT = "ultramedical"
+# MLflow 3 opens an experiment in the GenAI or the model-training view by this tag; without it the
+# UI guesses, and the traces of API teachers would make it guess GenAI.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -46,7 +61,12 @@ def git_state(root: Path) -> dict[str, str]:
         dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
+    # `git_commit` repeats MLflow's own tag under a name the UI filters without backticks
+    return {
+        "mlflow.source.git.commit": commit,
+        "git_commit": commit,
+        "git_dirty": str(bool(dirty)).lower(),
+    }
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -66,10 +86,20 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 class StageRun:
     """Handle on the active run; every method is safe to call many times."""
 
-    def __init__(self, mlflow_module: Any, root: Path) -> None:
+    def __init__(
+        self, mlflow_module: Any, root: Path, params: Mapping[str, str] | None = None
+    ) -> None:
         self._mlflow = mlflow_module
         self.root = root
+        self.params = dict(params or {})
         self.run_id: str = mlflow_module.active_run().info.run_id
+
+    def _shown(self, path: Path) -> str:
+        """The path relative to the repo root (as dvc.yaml names it), else absolute."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
 
     def _dataset(self, path: str | Path, name: str | None, context: str) -> str:
         from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -77,10 +107,7 @@ class StageRun:
 
         path = Path(path)
         digest = file_digest(path)
-        try:
-            shown = path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            shown = str(path.resolve())
+        shown = self._shown(path)
         with warnings.catch_warnings():  # MLflow registers the local source twice and says so
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(str(path.resolve()))
@@ -103,8 +130,8 @@ class StageRun:
             for k, v in flatten(metrics).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
-        if numeric:
-            self._mlflow.log_metrics(numeric, step=step)
+        if numeric:  # by run id: MLflow then reads the run's logged models and links them
+            self._mlflow.log_metrics(numeric, step=step, run_id=self.run_id)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Attach a file a person wants to open (report, card, small JSON)."""
@@ -114,6 +141,42 @@ class StageRun:
         """Tag the run with strings (where a model was saved, what a run resumed from)."""
         if tags:
             self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_model(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        digest: str | None = None,
+        model_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """An MLflow logged model whose weights stay in the DVC-tracked folder; its model id.
+
+        MLflow stores a stub MLmodel file only; the model carries `dvc_path` and `dvc_md5`, the
+        run's params, and becomes the run's output, so metrics logged later at step 0 attach to it.
+        """
+        from mlflow.entities import LoggedModelOutput
+
+        path = Path(path)
+        run = self._mlflow.get_run(self.run_id)
+        shared = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        model_tags = {
+            **shared,
+            "dvc_path": self._shown(path),
+            "dvc_md5": digest or file_digest(path),
+            "uri": path.resolve().as_uri(),
+            **(tags or {}),
+        }
+        model = self._mlflow.create_external_model(
+            name=name,
+            source_run_id=self.run_id,
+            tags=model_tags,
+            params=self.params,
+            model_type=model_type,
+        )
+        self._mlflow.log_outputs([LoggedModelOutput(model.model_id, step=0)])
+        return model.model_id
 
 
 @contextmanager
@@ -127,10 +190,41 @@ def stage_run(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root = repo_root(root)
     mlflow.set_tracking_uri(tracking_uri(root))
-    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
-    tags = {"stage": stage, **git_state(root)}
-    with mlflow.start_run(run_name=stage, tags=tags, log_system_metrics=False):
-        params_flat = {k: str(v)[:6000] for k, v in flatten(params).items()}
-        if params_flat:
-            mlflow.log_params(params_flat)
-        yield StageRun(mlflow, root)
+    experiment = use_experiment(mlflow, os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
+    client = mlflow.MlflowClient()
+    invocation = current_invocation()
+    shared = {**git_state(root), **invocation.tags, ID_TAG: invocation.pipeline_id}
+    shared[LAUNCHER_TAG] = invocation.launcher
+    parent = None
+    if invocation.grouped:
+        try:
+            parent = open_parent_run(client, experiment.experiment_id, invocation, shared)
+        except Exception as exc:  # grouping is a convenience, the stage goes on
+            logging.getLogger(__name__).warning("no MLflow pipeline run: %s", exc)
+    tags = {"stage": stage, ROLE_TAG: "stage", **shared} | ({PARENT_TAG: parent} if parent else {})
+    started, status = time.monotonic(), "FAILED"
+    try:
+        with mlflow.start_run(run_name=stage, tags=tags, log_system_metrics=False):
+            params_flat = {k: str(v)[:6000] for k, v in flatten(params).items()}
+            if params_flat:
+                mlflow.log_params(params_flat)
+            yield StageRun(mlflow, root, params_flat)
+        status = "FINISHED"
+    finally:
+        if parent:
+            try:
+                close_stage(client, parent, stage, status, time.monotonic() - started)
+            except Exception as exc:  # never fail a stage over its parent run
+                logging.getLogger(__name__).warning("pipeline run %s not updated: %s", parent, exc)
+
+
+def use_experiment(mlflow_module: Any, name: str) -> Any:
+    """Create or select the experiment and make it open in MLflow's model-training view."""
+    experiment = mlflow_module.set_experiment(name)
+    kind = experiment.tags.get(EXPERIMENT_KIND_TAG)
+    # an unset or UI-inferred kind is ours to fix; a kind a person chose is kept
+    if kind is None or kind.endswith("_inferred") or kind == "no_inferred_type":
+        mlflow_module.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+        )
+    return experiment
