@@ -185,3 +185,25 @@ def test_model_is_logged_by_reference(tmp_path: Path, monkeypatch: pytest.Monkey
     stored = [p for p in tmp_path.rglob("*") if p.is_file() and model_dir not in p.parents]
     assert not [p for p in stored if p.suffix in {".safetensors", ".bin", ".pt"}]
     assert any(p.name == "MLmodel" for p in stored)  # MLflow's stub, pointing elsewhere
+
+
+def test_dirty_flag_ignores_outputs_dvc_rewrites(tmp_path: Path) -> None:
+    from data_core.tracking import git_state
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/build.json").write_text("{}\n")
+    (tmp_path / "stage.py").write_text("print(1)\n")
+    lock = (
+        "schema: '2.0'\nstages:\n  build:\n    cmd: x\n    outs:\n    - path: metrics/build.json\n"
+    )
+    (tmp_path / "dvc.lock").write_text(lock)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=tmp_path, check=True)
+
+    (tmp_path / "metrics/build.json").unlink()  # what `dvc repro` does before running build
+    (tmp_path / "dvc.lock").write_text(lock + "# rewritten\n")
+    assert git_state(tmp_path)["git_dirty"] == "false"
+    (tmp_path / "stage.py").write_text("print(2)\n")
+    assert git_state(tmp_path)["git_dirty"] == "true"

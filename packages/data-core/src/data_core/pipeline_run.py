@@ -127,7 +127,8 @@ def open_parent_run(
             if run.info.status != "FAILED":  # a failed stage keeps the pipeline failed
                 client.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id
-        parent_tags = {**tags, ROLE_TAG: "pipeline", LAUNCHER_TAG: inv.launcher}
+        parent_tags = {k: v for k, v in tags.items() if k != "dvc_stage"}  # the first stage's
+        parent_tags |= {ROLE_TAG: "pipeline", LAUNCHER_TAG: inv.launcher}
         run = client.create_run(
             experiment_id, start_time=inv.started_ms, tags=parent_tags, run_name=inv.name
         )

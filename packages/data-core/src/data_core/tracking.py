@@ -50,23 +50,48 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def git_state(root: Path) -> dict[str, str]:
-    """Commit and dirty flag of the working tree (empty when git is unavailable)."""
+    """Commit and dirty flag of the working tree (empty when git is unavailable).
+
+    Dirty means a tracked file other than a DVC output differs from HEAD: during `dvc repro`
+    DVC deletes and rewrites the committed outputs (metrics/*.json, dvc.lock), which says
+    nothing about whether the code and params that ran were committed.
+    """
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
+        return done.stdout
 
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        commit = git("rev-parse", "HEAD").strip()
+        changed = git("status", "--porcelain", "-z", "--untracked-files=no").split("\0")
     except (OSError, subprocess.CalledProcessError):
         return {}
+    outputs = dvc_outputs(root)
+    dirty = [e[3:] for e in changed if len(e) > 3 and e[3:] not in outputs]
     # `git_commit` repeats MLflow's own tag under a name the UI filters without backticks
     return {
         "mlflow.source.git.commit": commit,
         "git_commit": commit,
         "git_dirty": str(bool(dirty)).lower(),
     }
+
+
+def dvc_outputs(root: Path) -> set[str]:
+    """dvc.lock and every out it pins (repo-relative paths; empty without a lock)."""
+    import yaml
+
+    try:
+        lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {"dvc.lock"}
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    outs = {
+        str(out["path"])
+        for body in (stages or {}).values()
+        for out in (body.get("outs") or [])
+        if isinstance(out, dict) and "path" in out
+    }
+    return outs | {"dvc.lock"}
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
