@@ -207,3 +207,17 @@ def test_dirty_flag_ignores_outputs_dvc_rewrites(tmp_path: Path) -> None:
     assert git_state(tmp_path)["git_dirty"] == "false"
     (tmp_path / "stage.py").write_text("print(2)\n")
     assert git_state(tmp_path)["git_dirty"] == "true"
+
+
+def test_runs_of_a_temp_dir_experiment_go_to_the_real_repo(tmp_path, monkeypatch) -> None:
+    from data_core.tracking import tracking_uri
+
+    scratch, real = tmp_path / "scratch", tmp_path / "repo"
+    for folder in (scratch, real):
+        folder.mkdir()
+        (folder / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert tracking_uri(scratch) == f"sqlite:///{scratch / 'mlflow.db'}"
+    monkeypatch.setenv("DVC_ROOT", str(real))  # what `dvc exp run --temp` sets
+    assert tracking_uri(scratch) == f"sqlite:///{real / 'mlflow.db'}"

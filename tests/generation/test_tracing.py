@@ -55,6 +55,8 @@ def store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRACE_TEST_KEY", SECRET)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # set_experiment is process-wide: let monkeypatch restore it for the tests that follow
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.set_experiment("tracing")
     yield mlflow, experiment.experiment_id

@@ -45,8 +45,16 @@ def repo_root(start: Path | None = None) -> Path:
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    """Where runs go: the environment's choice, else the repo's sqlite file."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root(root) / 'mlflow.db'}"
+    """Where runs go: the environment's choice, else the repo's sqlite file.
+
+    Under `dvc exp run --temp` (and queued experiments) a stage runs in a scratch copy of the
+    repo; DVC_ROOT then names the real repo, whose mlflow.db must get the runs.
+    """
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    dvc_root = os.environ.get("DVC_ROOT")
+    base = Path(dvc_root) if dvc_root and Path(dvc_root).is_dir() else repo_root(root)
+    return f"sqlite:///{base / 'mlflow.db'}"
 
 
 def git_state(root: Path) -> dict[str, str]:
