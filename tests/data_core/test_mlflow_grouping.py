@@ -221,3 +221,11 @@ def test_runs_of_a_temp_dir_experiment_go_to_the_real_repo(tmp_path, monkeypatch
     assert tracking_uri(scratch) == f"sqlite:///{scratch / 'mlflow.db'}"
     monkeypatch.setenv("DVC_ROOT", str(real))  # what `dvc exp run --temp` sets
     assert tracking_uri(scratch) == f"sqlite:///{real / 'mlflow.db'}"
+
+
+def test_the_dvc_command_line_is_shown_from_its_executable() -> None:
+    from data_core.pipeline_run import _dvc_command
+
+    argv = ["/r/.venv/bin/python3", "/r/.venv/bin/dvc", "exp", "run", "-S", "sft.lr=1e-3"]
+    assert _dvc_command(argv) == "dvc exp run -S sft.lr=1e-3"
+    assert _dvc_command(["/usr/bin/dvc", "repro"]) == "dvc repro"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -98,14 +99,14 @@ def current_invocation(env: Mapping[str, str] | None = None) -> Invocation:
     try:
         started, command = proc.create_time(), _dvc_command(proc.cmdline())
     except Exception:  # it ended: still one id per pid
-        started, command = 0.0, "dvc"
-    key = f"{proc.pid}:{started:.3f}:{exp or ''}"
+        started, command = None, "dvc"
+    key = f"{proc.pid}:{started or 0:.3f}:{exp or ''}"
     pipeline_id = hashlib.sha1(key.encode()).hexdigest()[:12]
     launcher = "dvc exp run" if exp else "dvc repro"
-    when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    when = datetime.fromtimestamp(started or 0, UTC).strftime("%Y-%m-%d %H:%M:%S")
     name = f"{launcher} {exp}" if exp else f"{launcher} {when}"
     tags |= {"pipeline_command": command, "dvc_pid": str(proc.pid)}
-    return Invocation(pipeline_id, launcher, name, round(started * 1000), tags)
+    return Invocation(pipeline_id, launcher, name, round(started * 1000) if started else None, tags)
 
 
 def _lock(pipeline_id: str) -> Any:
@@ -142,6 +143,7 @@ def close_stage(client: Any, parent_id: str, stage: str, status: str, seconds: f
         parent = client.get_run(parent_id)
         done = [s for s in parent.data.tags.get("pipeline_stages", "").split(",") if s]
         client.set_tag(parent_id, "pipeline_stages", ",".join([*done, stage])[:5000])
-        client.log_metric(parent_id, f"stage_seconds.{stage}", round(seconds, 3))
+        key = re.sub(r"[^\w\-. /]", "_", stage)  # MLflow metric names allow no `@` (foreach)
+        client.log_metric(parent_id, f"stage_seconds.{key}", round(seconds, 3))
         failed = status == "FAILED" or parent.info.status == "FAILED"
         client.set_terminated(parent_id, status="FAILED" if failed else "FINISHED")
