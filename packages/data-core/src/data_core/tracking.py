@@ -8,6 +8,7 @@ trained models are MLflow logged models that point at their DVC-tracked folder (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -244,6 +245,9 @@ def stage_run(
             yield StageRun(mlflow, root, params_flat)
         status = "FINISHED"
     finally:
+        # API-call traces (generation.tracing) are exported in the background: write them now
+        with contextlib.suppress(Exception):
+            mlflow.flush_trace_async_logging()
         if parent:
             try:
                 close_stage(client, parent, stage, status, time.monotonic() - started)
