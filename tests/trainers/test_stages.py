@@ -46,6 +46,7 @@ def test_sft_and_dpo_stages(tmp_path, monkeypatch, tokenizer) -> None:
     write_records(tmp_path / "data/sets/preferences.parquet", preferences(16), Preference)
     save_model_dir(new_model(TINY_MODEL, tokenizer, seed=0), tokenizer, tmp_path / "models/base")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
 
     run_stage("sft.py", tmp_path, monkeypatch)
     run_stage("preference.py", tmp_path, monkeypatch, "--loss", "dpo")
@@ -71,3 +72,11 @@ def test_sft_and_dpo_stages(tmp_path, monkeypatch, tokenizer) -> None:
     assert [m.step for m in history] == [1, 2]  # per step
     assert len(client.get_metric_history(runs["sft"].info.run_id, "loss")) == 3
     assert dpo_run.data.metrics["train_seconds"] > 0  # run-dependent values: MLflow only
+    # the model view: a logged model pointing at the DVC folder; metrics/ keeps path + md5 only
+    assert set(dpo["model"]) == {"path", "md5"}
+    (model,) = client.search_logged_models(experiments, filter_string="name = 'dpo'")
+    assert model.source_run_id == dpo_run.info.run_id
+    assert model.tags["dvc_path"] == "models/dpo" and model.tags["dvc_md5"] == dpo["model"]["md5"]
+    assert model.model_type == "LlamaForCausalLM"
+    assert "heldout_dpo_reward_accuracy" in {m.key for m in model.metrics}
+    assert not list((tmp_path / "mlruns").rglob("*.safetensors"))  # weights were not copied

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from generation.errors import GenerationError, MalformedResponse
 from generation.interface import Generation, Generator, LoglikRequest, LoglikResult, Request
+from generation.tracing import batch_span, call_span, usage_attributes
 
 # Transient failures only: a 4xx (bad request, unsupported echo) will not get better by retrying.
 RETRYABLE = (
@@ -78,13 +80,26 @@ class OpenAIGenerator(Generator):
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """Run the requests concurrently (at most `concurrency` in flight)."""
-        return asyncio.run(self._run_all(self._chat, list(requests)))
+        with batch_span("openai.generate", self.model, self.base_url, len(requests)) as span:
+            before = self.stats.copy()
+            out = asyncio.run(self._run_all(self._chat, list(requests)))
+            span.set(**self._spent(before))
+        return out
 
     def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
         """Needs a server echoing prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
         flat = [(ctx, cont) for ctx, conts in requests for cont in conts]
-        scores = iter(asyncio.run(self._run_all(self._echo, flat)))
+        with batch_span("openai.loglikelihood", self.model, self.base_url, len(flat)) as span:
+            before = self.stats.copy()
+            scores = iter(asyncio.run(self._run_all(self._echo, flat)))
+            span.set(**self._spent(before))
         return [[next(scores) for _ in conts] for _, conts in requests]
+
+    def _spent(self, before: Counter[str]) -> dict[str, float]:
+        """What one batch cost: calls, retries, tokens, USD (the batch span's outputs)."""
+        spent = self.stats - before
+        keys = ("calls", "retries", "prompt_tokens", "completion_tokens")
+        return {k: spent[k] for k in keys} | {"cost_usd": spent["cost_usd_micro"] / 1e6}
 
     async def _run_all(
         self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]], items: list[T]
@@ -133,6 +148,19 @@ class OpenAIGenerator(Generator):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _chat(self, client: openai.AsyncOpenAI, request: Request) -> Generation:
+        sizes = {
+            "messages": len(request.messages),
+            "prompt_chars": sum(len(m.get("content") or "") for m in request.messages),
+            "max_tokens": request.sampling.max_tokens,
+            "temperature": request.sampling.temperature,
+            "sample": request.sample,
+        }
+        with call_span("chat.completions", self.model, sizes) as span:
+            return await self._chat_call(client, request, span)
+
+    async def _chat_call(
+        self, client: openai.AsyncOpenAI, request: Request, span: Any
+    ) -> Generation:
         start = time.perf_counter()
         self.stats["calls"] += 1
         response = await client.chat.completions.create(
@@ -153,6 +181,11 @@ class OpenAIGenerator(Generator):
         prompt_tokens = usage.prompt_tokens if usage else None
         completion_tokens = usage.completion_tokens if usage else None
         cost = self._account(prompt_tokens or 0, completion_tokens or 0)
+        span.set(
+            usage_attributes(prompt_tokens, completion_tokens, self.prices),
+            response_chars=len(choice.message.content),
+            finish_reason=choice.finish_reason,
+        )
         return Generation(
             choice.message.content,
             choice.finish_reason,
@@ -170,6 +203,13 @@ class OpenAIGenerator(Generator):
         return cost
 
     async def _echo(self, client: openai.AsyncOpenAI, pair: tuple[str, str]) -> tuple[float, bool]:
+        sizes = {"context_chars": len(pair[0]), "continuation_chars": len(pair[1])}
+        with call_span("completions.echo", self.model, sizes) as span:
+            return await self._echo_call(client, pair, span)
+
+    async def _echo_call(
+        self, client: openai.AsyncOpenAI, pair: tuple[str, str], span: Any
+    ) -> tuple[float, bool]:
         ctx, cont = pair
         self.stats["calls"] += 1
         try:
@@ -192,6 +232,7 @@ class OpenAIGenerator(Generator):
             raise GenerationError(f"model {self.model!r}: server returned no prompt logprobs")
         if response.usage:
             self._account(response.usage.prompt_tokens, 0)
+            span.set(usage_attributes(response.usage.prompt_tokens, 0, self.prices))
         first = next(i for i, off in enumerate(lp.text_offset) if off >= len(ctx))
         tokens = lp.token_logprobs[first:]
         greedy = all(

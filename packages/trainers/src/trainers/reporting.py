@@ -7,6 +7,7 @@ run resumed from, CPU/GPU load) is logged to MLflow and never written there.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,13 +45,29 @@ def write_metrics(path: Path, metrics: Mapping[str, Any]) -> None:
 
 
 def model_reference(run: Any, out_dir: Path, name: str, root: Path) -> dict[str, str]:
-    """Log the saved model to MLflow as a reference (path + digest), never the weights."""
+    """Log the saved model to MLflow as a reference (path + digest), never the weights.
+
+    The run gets the folder as an output dataset and an MLflow logged model (model view) that
+    points at it; the returned entry, written to metrics/<stage>.json, holds path + md5 only, so it
+    stays the same across rebuilds. Nothing is written into `out_dir`.
+    """
     digest = file_digest(out_dir)
     shown = out_dir.resolve().relative_to(root.resolve()).as_posix()
     if run is not None:
         run.log_output(out_dir, name)
         run.set_tags({f"model.{name}.path": shown, f"model.{name}.md5": digest})
+        run.log_model(name, out_dir, digest=digest, model_type=architecture(out_dir))
     return {"path": shown, "md5": digest}
+
+
+def architecture(model_dir: Path) -> str | None:
+    """The model class a Hugging Face folder declares (config.json `architectures`), if any."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = config.get("architectures") if isinstance(config, dict) else None
+    return str(names[0]) if isinstance(names, list) and names else None
 
 
 @contextmanager
