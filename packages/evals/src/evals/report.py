@@ -100,15 +100,17 @@ def training_histories(root: Path, stages: list[str], max_points: int = 500) -> 
 
 
 def lock_digests(root: Path, own: Collection[str] = ()) -> list[dict[str, str]]:
-    """dvc.lock's md5s but the entry of the stage writing `own` (the report: one run behind)."""
+    """The md5 of every output dvc.lock pins, but the outputs of the stage writing `own` (the
+    report: one run behind). Deps are other stages' outputs or code: a code-only change that
+    `dvc commit` records would otherwise make the page differ from a rebuild's."""
     lock = root / "dvc.lock"
     data = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}) if lock.exists() else {}
     rows = []
     for stage, body in (data.get("stages") or {}).items():
-        outs, deps = ([e for e in body.get(k) or [] if "md5" in e] for k in ("outs", "deps"))
+        outs = [e for e in body.get("outs") or [] if "md5" in e]
         if any(e["path"] == o or e["path"].startswith(f"{o}/") for e in outs for o in own):
             continue
-        rows += [{"stage": stage, "path": e["path"], "md5": e["md5"]} for e in outs + deps]
+        rows += [{"stage": stage, "path": e["path"], "md5": e["md5"]} for e in outs]
     return rows
 
 
