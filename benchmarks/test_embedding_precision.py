@@ -1,0 +1,65 @@
+"""Embedding decontamination: the benchmark index under bf16 autocast vs float32, same items.
+
+decontaminate embeds every benchmark item once per run (5,678 here). Both precisions must make the
+same match decisions on planted paraphrases and clean texts, with cosines within 1e-3 of each
+other; the run reports each one's time and the ratio. Size: BENCH_EMBED_ITEMS real items (CI
+default 400; the pipeline's whole index: `BENCH_EMBED_ITEMS=5678 uv run pytest
+benchmarks/test_embedding_precision.py -s --benchmark-enable`).
+"""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data_core.contamination import EmbeddingMatcher
+from data_core.readers import read_source
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "benchmarks"
+SETS = [
+    ("medqa/test.jsonl", "medqa"),
+    ("medmcqa/dev_subset.jsonl", "medmcqa"),
+    ("mmlu_medical/test.jsonl", "mmlu"),
+    ("pubmedqa/test.jsonl", "pubmedqa"),
+]
+
+
+@pytest.fixture(scope="module")
+def items():
+    if not SHARED.is_dir():
+        pytest.skip(f"real benchmark files not found at {SHARED}")
+    every = [r for path, fmt in SETS for r in read_source(SHARED / path, fmt, fmt).records]
+    size = int(os.environ.get("BENCH_EMBED_ITEMS", "400"))
+    step = max(1, len(every) // size)  # spread over the four benchmarks, long and short items
+    return every[::step][:size]
+
+
+def _encoder(items, precision: str) -> EmbeddingMatcher:
+    """A matcher over a few items, its kernels warmed on them (oneDNN builds bf16 ones lazily)."""
+    return EmbeddingMatcher(items[:16], batch_size=16, max_seq_length=128, precision=precision)
+
+
+def test_bf16_index_vs_float32(benchmark, items):
+    texts = [item.full_text for item in items]
+    fast, exact = _encoder(items, "bfloat16"), _encoder(items, "float32")
+    fast_vectors = benchmark.pedantic(lambda: fast.encode(texts), rounds=1, iterations=1)
+    start = time.perf_counter()
+    exact_vectors = exact.encode(texts)
+    float32_s = time.perf_counter() - start
+    bf16_s = benchmark.stats.stats.mean if benchmark.stats else float("nan")
+    benchmark.extra_info.update(items=len(items), float32_s=float32_s, ratio=float32_s / bf16_s)
+    print(
+        f"\n{len(items)} items: bf16 {bf16_s:.2f}s, float32 {float32_s:.2f}s, "
+        f"ratio {float32_s / bf16_s:.1f}x"
+    )
+    cosines = (exact_vectors * fast_vectors).sum(axis=1)
+    assert np.abs(cosines - 1).max() < 1e-3
+    # the same decisions: index every item in both precisions, match planted and clean texts
+    fast.item_ids = exact.item_ids = [item.id for item in items]
+    fast.item_vectors, exact.item_vectors = fast_vectors, exact_vectors
+    probes = ["Please answer: " + item.full_text for item in items[::20]]
+    probes += ["Describe the life cycle of Plasmodium falciparum in the mosquito host."]
+    decisions = [[m and m.item_id for m in matcher.match(probes, 0.9)] for matcher in (exact, fast)]
+    assert decisions[0] == decisions[1]
+    assert decisions[0][-1] is None and sum(d is not None for d in decisions[0]) >= len(probes) // 2
