@@ -9,19 +9,10 @@ import random
 import re
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from data_core.contamination import NgramIndex, match_in_chunks
-from data_core.readers import read_source
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "benchmarks"
-SETS = [
-    ("medqa/test.jsonl", "medqa"),
-    ("medmcqa/dev_subset.jsonl", "medmcqa"),
-    ("mmlu_medical/test.jsonl", "mmlu"),
-    ("pubmedqa/test.jsonl", "pubmedqa"),
-]
 WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -74,10 +65,8 @@ def baseline_match(items, texts, n=13, min_coverage=0.2):
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    if not SHARED.is_dir():
-        pytest.skip(f"real benchmark files not found at {SHARED}")
-    items = [r for path, fmt in SETS for r in read_source(SHARED / path, fmt, fmt).records]
+def corpus(real_items):
+    items = real_items
     vocab = sorted({w for item in items for w in WORD.findall(item.full_text.lower())})
     rng = random.Random(0)
     size = int(os.environ.get("BENCH_DECONTAM_SIZE", "20000"))

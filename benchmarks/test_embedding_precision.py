@@ -9,30 +9,17 @@ benchmarks/test_embedding_precision.py -s --benchmark-enable`).
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from data_core.contamination import EmbeddingMatcher
-from data_core.readers import read_source
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "benchmarks"
-SETS = [
-    ("medqa/test.jsonl", "medqa"),
-    ("medmcqa/dev_subset.jsonl", "medmcqa"),
-    ("mmlu_medical/test.jsonl", "mmlu"),
-    ("pubmedqa/test.jsonl", "pubmedqa"),
-]
 
 
 @pytest.fixture(scope="module")
-def items():
-    if not SHARED.is_dir():
-        pytest.skip(f"real benchmark files not found at {SHARED}")
-    every = [r for path, fmt in SETS for r in read_source(SHARED / path, fmt, fmt).records]
+def items(real_items):
     size = int(os.environ.get("BENCH_EMBED_ITEMS", "400"))
-    step = max(1, len(every) // size)  # spread over the four benchmarks, long and short items
-    return every[::step][:size]
+    step = max(1, len(real_items) // size)  # spread over the four benchmarks, long and short items
+    return real_items[::step][:size]
 
 
 def _encoder(items, precision: str) -> EmbeddingMatcher:

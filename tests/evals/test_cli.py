@@ -63,9 +63,18 @@ def test_end_to_end_equals_the_runner(eval_files, tiny_model, tmp_path, capsys):
     mine = _jsonl(tmp_path / "my_questions.jsonl", _medqa_items(root))
     out = tmp_path / "out"
     code, printed, err = _cli(
-        capsys, "--model", tiny_model, "--tasks", f"medqa,mmlu_medical,hpo_definition,{mine}",
-        "--project", root, "--output", out, "--cache-dir", tmp_path / "cache",
-    )  # fmt: skip
+        capsys,
+        "--model",
+        tiny_model,
+        "--tasks",
+        f"medqa,mmlu_medical,hpo_definition,{mine}",
+        "--project",
+        root,
+        "--output",
+        out,
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert code == 0, err
     # the runner itself on the same model, tasks and prompt settings
     cfg = evaluate_config(
@@ -141,9 +150,22 @@ def test_a_stage_unit_is_reused_by_the_command(eval_files, tiny_model, tmp_path,
     evaluate(stage, root)
     out = tmp_path / "out"
     code, _, err = _cli(
-        capsys, "--model", tiny_model, "--name", "tiny", "--chat-template", "never",
-        "--tasks", "medqa", "--project", root, "--output", out, "--cache-dir", cache,
-    )  # fmt: skip
+        capsys,
+        "--model",
+        tiny_model,
+        "--name",
+        "tiny",
+        "--chat-template",
+        "never",
+        "--tasks",
+        "medqa",
+        "--project",
+        root,
+        "--output",
+        out,
+        "--cache-dir",
+        cache,
+    )
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["cache"] == {
         "hits": 1,
@@ -154,17 +176,29 @@ def test_a_stage_unit_is_reused_by_the_command(eval_files, tiny_model, tmp_path,
 
 def test_benchmark_file_in_a_reader_format(eval_files, tiny_model, tmp_path, capsys):
     rows = [
-        {"question": f"Which organ {k}?", "options": {"A": "heart", "B": "liver"},
-         "answer_idx": "AB"[k % 2], "realidx": str(k)}
+        {
+            "question": f"Which organ {k}?",
+            "options": {"A": "heart", "B": "liver"},
+            "answer_idx": "AB"[k % 2],
+            "realidx": str(k),
+        }
         for k in range(6)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "dev.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     code, printed, err = _cli(
-        capsys, "--model", tiny_model, "--tasks", f"organs=medqa:{path}",
-        "--project", _project(eval_files), "--output", out, "--no-cache",
-    )  # fmt: skip
+        capsys,
+        "--model",
+        tiny_model,
+        "--tasks",
+        f"organs=medqa:{path}",
+        "--project",
+        _project(eval_files),
+        "--output",
+        out,
+        "--no-cache",
+    )
     assert code == 0, err
     got = pl.read_parquet(out / f"{Path(tiny_model).name}__organs.parquet")
     assert got["id"].to_list() == [f"organs:{k}" for k in range(6)]
@@ -178,10 +212,14 @@ def test_declared_benchmark_not_yet_ingested_is_read_like_ingest(
     from tests.evals.fixtures_tasks import PARAMS
 
     rows = [
-        {"question": f"Which organ {k}?", "options": {"A": "heart", "B": "liver"},
-         "answer_idx": "AB"[k % 2] if k != 3 else "Z", "realidx": str(k)}
+        {
+            "question": f"Which organ {k}?",
+            "options": {"A": "heart", "B": "liver"},
+            "answer_idx": "AB"[k % 2] if k != 3 else "Z",
+            "realidx": str(k),
+        }
         for k in range(6)
-    ]  # fmt: skip
+    ]
     (eval_files / "organs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     declared = {"name": "organs", "format": "medqa", "path": "organs.jsonl", "scorer": "loglik"}
     params = with_tasks(
@@ -193,9 +231,17 @@ def test_declared_benchmark_not_yet_ingested_is_read_like_ingest(
     (eval_files / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     out = tmp_path / "out"
     code, _, err = _cli(
-        capsys, "--model", tiny_model, "--tasks", "organs", "--project", eval_files,
-        "--output", out, "--no-cache",
-    )  # fmt: skip
+        capsys,
+        "--model",
+        tiny_model,
+        "--tasks",
+        "organs",
+        "--project",
+        eval_files,
+        "--output",
+        out,
+        "--no-cache",
+    )
     assert code == 0, err
     got = pl.read_parquet(out / f"{Path(tiny_model).name}__organs.parquet")
     # the row whose answer is not an option is quarantined, as ingest quarantines it
@@ -256,11 +302,24 @@ def test_openai_endpoint_key_from_the_named_variable_never_written(
     out = tmp_path / "out"
     try:
         code, printed, err = _cli(
-            capsys, "--model", f"http://127.0.0.1:{server.server_port}/v1", "--model-id",
-            "served/llama", "--api-key-env", "EVAL_CLI_TEST_KEY", "--scorer", "generate",
-            "--tasks", _jsonl(tmp_path / "five.jsonl", items), "--project", eval_files,
-            "--output", out, "--cache-dir", tmp_path / "cache",
-        )  # fmt: skip
+            capsys,
+            "--model",
+            f"http://127.0.0.1:{server.server_port}/v1",
+            "--model-id",
+            "served/llama",
+            "--api-key-env",
+            "EVAL_CLI_TEST_KEY",
+            "--scorer",
+            "generate",
+            "--tasks",
+            _jsonl(tmp_path / "five.jsonl", items),
+            "--project",
+            eval_files,
+            "--output",
+            out,
+            "--cache-dir",
+            tmp_path / "cache",
+        )
     finally:
         server.shutdown()
     assert code == 0, err
@@ -281,9 +340,22 @@ def test_help_lists_every_flag(capsys):
     flags = [s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")]
     missing = [f for f in flags if f not in printed]
     assert not missing
-    for flag in ("--model", "--tasks", "--scorer", "--num-fewshot", "--limit", "--backend",
-                 "--output", "--chat-template", "--max-length", "--batch-tokens", "--seed",
-                 "--cache-dir", "--no-cache", "--api-key-env"):  # fmt: skip
+    for flag in (
+        "--model",
+        "--tasks",
+        "--scorer",
+        "--num-fewshot",
+        "--limit",
+        "--backend",
+        "--output",
+        "--chat-template",
+        "--max-length",
+        "--batch-tokens",
+        "--seed",
+        "--cache-dir",
+        "--no-cache",
+        "--api-key-env",
+    ):
         assert flag in flags
 
 
