@@ -77,7 +77,7 @@ def test_short_items_match_by_containment():
     hits = index.match(
         ["Q: tetany occurs in A. Hypocalcemia B. gout -- answer A", "tetany occurs in gout"]
     )
-    assert hits[0].item_id == "x:1" and hits[0].rule == "short_item" and hits[1] is None
+    assert hits[0].item_id == "x:1" and hits[0].rule == "stem" and hits[1] is None
 
 
 def test_ngram_matches_equal_plain_python(medqa):

@@ -124,6 +124,15 @@ class NgramConfig(Strict):
     min_coverage: float = Field(0.2, ge=0, le=1)  # share of the item's n-grams found in the record
 
 
+class ShortItemConfig(Strict):
+    """Items whose question stem is shorter than n words: matched by normalised containment."""
+
+    enabled: bool = True
+    min_words: int = Field(3, ge=1)  # a bare stem this long or longer may match on its own
+    max_texts: int = Field(5, ge=1)  # a stem in more screened texts than this is a stock phrase
+    context_tasks: list[str] = Field(default_factory=list)  # question = context + stem (last line)
+
+
 class EmbeddingConfig(Strict):
     enabled: bool = True
     threshold: float = Field(0.9, gt=0, le=1)
@@ -144,6 +153,7 @@ class DecontaminateConfig(Strict):
 
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     ngram: NgramConfig = Field(default_factory=NgramConfig)
+    short_items: ShortItemConfig = Field(default_factory=ShortItemConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_core.config import DecontaminateConfig
 from data_core.ngrams import Tokenized, WindowHasher, tokenize, whole_hashes
 from data_core.schemas import EvalItem
 
@@ -21,10 +22,32 @@ class Match:
     """A training text found in a benchmark: which item, by which rule, how strongly."""
 
     item_id: str
-    rule: str  # "ngram" | "short_item" | "embedding"
-    score: (
-        float  # n-gram coverage of the item, 1.0 for a contained short item, or cosine similarity
-    )
+    rule: str  # "ngram" | "stem" | "stem_answer" | "stem_options" | "embedding"
+    score: float  # n-gram coverage of the item, 1.0 for a contained stem, or cosine similarity
+    evidence: str = ""  # the normalised text that matched
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    """What decontamination reads of a benchmark item."""
+
+    id: str
+    text: str  # question + options: the n-grams come from here
+    stem: str  # the question sentence (PubMedQA-style items: the last line, after the context)
+    options: tuple[str, ...] = ()
+    answer: str = ""  # the gold option's text
+
+    @property
+    def full_text(self) -> str:
+        return self.text
+
+    @classmethod
+    def of(cls, item: EvalItem, context_tasks: Sequence[str] = ()) -> BenchmarkItem:
+        stem = item.question.strip()
+        if item.task in context_tasks:
+            stem = stem.rsplit("\n", 1)[-1]
+        options = tuple(item.options.values())
+        return cls(item.id, item.full_text, stem, options, item.options[item.answer])
 
 
 class _HashSet:
@@ -118,7 +141,7 @@ class NgramIndex:
             docs = hasher.owners(positions, size)
             for doc, owner in zip(docs.tolist(), owners.tolist(), strict=True):
                 if doc >= 0 and result[doc] is None:
-                    result[doc] = Match(self.item_ids[owner], "short_item", 1.0)
+                    result[doc] = Match(self.item_ids[owner], "stem", 1.0)
         return result
 
 
@@ -202,3 +225,29 @@ class EmbeddingMatcher:
                     Match(self.item_ids[col], "embedding", score) if score >= threshold else None
                 )
         return out
+
+
+class BenchmarkIndex:
+    """Every rule of the decontaminate config over one set of benchmark items."""
+
+    def __init__(self, items: Sequence[BenchmarkItem], cfg: DecontaminateConfig) -> None:
+        self.cfg = cfg
+        self._ngrams = NgramIndex(items, cfg.ngram.n)
+
+    @classmethod
+    def from_eval_items(cls, items: Sequence[EvalItem], cfg: DecontaminateConfig) -> BenchmarkIndex:
+        context = cfg.short_items.context_tasks
+        return cls([BenchmarkItem.of(item, context) for item in items], cfg)
+
+    def match(
+        self, texts: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> list[Match | None]:
+        """For each text, the benchmark item it matched (None when clean)."""
+        ng = self.cfg.ngram
+        return match_in_chunks(
+            self._ngrams,
+            texts,
+            min_matches=ng.min_matches,
+            min_coverage=ng.min_coverage,
+            progress=progress,
+        )
