@@ -1,11 +1,13 @@
 """The decontaminator catches planted benchmark questions and keeps unrelated records."""
 
+import re
+
 import pytest
 from data_core.clean import decontaminate
 from data_core.config import DecontaminateConfig
-from data_core.contamination import NgramIndex
+from data_core.contamination import BenchmarkIndex
 from data_core.readers import read_source
-from data_core.schemas import Instruction, Passage
+from data_core.schemas import EvalItem, Instruction, Passage
 
 
 def _instruction(key: str, text: str) -> Instruction:
@@ -55,47 +57,84 @@ def test_verbatim_and_paraphrased_are_caught_unrelated_kept(medqa):
     assert result.report["benchmarks"]["medqa"]["items_matched"] == 1
 
 
+def _index(items, **short):
+    cfg = DecontaminateConfig.model_validate({"short_items": {"context_tasks": ["pq"], **short}})
+    return BenchmarkIndex.from_eval_items(items, cfg)
+
+
 def test_stock_phrase_alone_is_not_contamination(medqa):
-    index = NgramIndex(medqa, 13)
     stock = (
         "Which of the following is the most likely diagnosis in this patient with fever and rash?"
     )
-    assert index.match([stock], min_coverage=0.2) == [None]
+    assert _index(medqa).match([stock]) == [None]
 
 
-def test_short_items_match_by_containment():
-    from data_core.schemas import EvalItem
-
-    item = EvalItem(
-        id="x:1",
-        task="x",
-        question="Tetany occurs in",
-        options={"A": "hypocalcemia", "B": "gout"},
-        answer="A",
+def _item(key: str, question: str, options: dict[str, str], answer: str = "A") -> EvalItem:
+    return EvalItem(
+        id=f"x:{key}",
+        task="pq" if key == "pq" else "x",
+        question=question,
+        options=options,
+        answer=answer,
     )
-    index = NgramIndex([item], 13)
-    hits = index.match(
-        ["Q: tetany occurs in A. Hypocalcemia B. gout -- answer A", "tetany occurs in gout"]
-    )
-    assert hits[0].item_id == "x:1" and hits[0].rule == "stem" and hits[1] is None
 
 
-def test_ngram_matches_equal_plain_python(medqa):
-    import re
+ITEMS = [
+    _item("1", "Tetany occurs in", {"A": "hypocalcemia", "B": "gout", "C": "rickets"}),
+    _item("2", "Drug of choice for absence seizures is:", {"A": "ethosuximide", "B": "phenytoin"}),
+    _item("3", "Which of the following is true?", {"A": "Iron is a metal", "B": "Ice is hot"}),
+    _item("4", "Which of the following is true?", {"A": "Water is dry", "B": "Salt is sweet"}, "B"),
+    _item(
+        "pq",
+        "Context sentence one about trials.\nDoes aspirin prevent stroke?",
+        {"A": "yes", "B": "no", "C": "maybe"},
+    ),
+    _item(
+        "5",
+        "A long stem with many many words about the anatomy of the brachial plexus and its cords",
+        {"A": "lateral cord", "B": "medial cord"},
+    ),
+]
 
-    texts = [f"filler words {i} " + medqa[i].question for i in range(0, 200, 3)] + [
-        "nothing to see here"
-    ] * 5
-    fast = NgramIndex(medqa, 13).match(texts)
-    grams = {}
-    for item in medqa:
-        w = re.findall(r"[a-z0-9]+", item.full_text.lower())
-        for i in range(len(w) - 12):
-            grams.setdefault(tuple(w[i : i + 13]), set()).add(item.id)
-    for text, hit in zip(texts, fast, strict=True):
-        w = re.findall(r"[a-z0-9]+", text.lower())
-        found = set().union(*(grams.get(tuple(w[i : i + 13]), set()) for i in range(len(w) - 12)))
-        assert (hit.item_id in found) if hit else not found
+
+@pytest.mark.parametrize(
+    ("text", "item", "rule"),
+    [
+        ("Q: what is the DRUG of choice for absence seizures is?", "x:2", "stem"),
+        ("tetany occurs in hypocalcemia, as every student knows", "x:1", "stem_answer"),
+        ("Tetany occurs in:\nA) hypocalcemia\nB) gout\nC) rickets", "x:1", "stem_answer"),
+        ("Tetany occurs in:\nA) gout\nB) rickets\nC) hypocalcemia", "x:1", "stem_options"),
+        ("Tetany occurs in: rickets, gout or hypocalcemia?", "x:1", "stem_options"),
+        ("Which of the following is true? Water is dry; salt is sweet.", "x:4", "stem_options"),
+        ("Background... Does aspirin prevent stroke? Discuss.", "x:pq", "stem"),
+        (
+            "a long stem with many many words about the anatomy of the brachial plexus and its"
+            " cords",
+            "x:5",
+            "ngram",
+        ),
+        ("Tetany occurs in winter.", None, None),  # a 3-word stem alone is too common
+        ("Which of the following is true? Iron is hot.", None, None),  # stock stem, no options
+        ("Ethosuximide is the drug of choice for absence seizures.", None, None),  # not the stem
+    ],
+)
+def test_short_stems(text, item, rule):
+    match = _index(ITEMS).match([text])[0]
+    assert (match and (match.item_id, match.rule)) == ((item, rule) if item else None)
+
+
+def test_a_stem_in_many_screened_texts_is_a_stock_phrase():
+    texts = [f"Record {i}: drug of choice for absence seizures is discussed." for i in range(6)]
+    assert _index(ITEMS, max_texts=5).match(texts) == [None] * 6
+    assert {m.item_id for m in _index(ITEMS, max_texts=6).match(texts)} == {"x:2"}
+
+
+def test_matches_name_their_evidence(medqa):
+    target = medqa[3]
+    match = _index(medqa).match(["See: " + target.question])[0]
+    assert match.item_id == target.id and match.rule == "ngram"
+    assert match.evidence in " ".join(re.findall(r"[a-z0-9]+", target.question.lower()))
+    assert len(match.evidence.split()) == 13
 
 
 def test_bf16_embeddings_make_the_float32_decisions(medqa):

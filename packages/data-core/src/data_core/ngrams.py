@@ -14,20 +14,20 @@ import numpy as np
 import polars as pl
 
 WORD = r"[a-z0-9]+"
-_P = 0x9E3779B97F4A7C15  # odd, so it is invertible mod 2**64
-_POWERS: dict[int, np.ndarray] = {}
+P = 0x9E3779B97F4A7C15  # odd, so it is invertible mod 2**64
+_POWER_TABLES: dict[int, np.ndarray] = {}
 
 
-def _powers(base: int, count: int) -> np.ndarray:
+def powers(base: int, count: int) -> np.ndarray:
     """base**0 .. base**(count-1) mod 2**64, cached and grown by doubling."""
-    have = _POWERS.get(base)
+    have = _POWER_TABLES.get(base)
     if have is None or len(have) < count:
         size = max(count, 1 << 16, 2 * (0 if have is None else len(have)))
         table = np.full(size, base, dtype=np.uint64)
         table[0] = 1
         with np.errstate(over="ignore"):
             have = np.cumprod(table, dtype=np.uint64)
-        _POWERS[base] = have
+        _POWER_TABLES[base] = have
     return have[:count]
 
 
@@ -80,8 +80,8 @@ class WindowHasher:
         self.tokens = tokens
         self._prefix = np.zeros(n + 1, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            np.cumsum(tokens.hashes * _powers(_P, n), out=self._prefix[1:], dtype=np.uint64)
-        self._inverse = _powers(pow(_P, -1, 2**64), n + 1)
+            np.cumsum(tokens.hashes * powers(P, n), out=self._prefix[1:], dtype=np.uint64)
+        self._inverse = powers(pow(P, -1, 2**64), n + 1)
         self._doc_of_word = np.repeat(np.arange(len(tokens.lengths)), tokens.lengths)
 
     def windows(self, size: int) -> np.ndarray:
