@@ -157,3 +157,28 @@ def test_bf16_embeddings_make_the_float32_decisions(medqa):
     decisions = [exact.match(texts, 0.9), fast.match(texts, 0.9)]
     assert [m and m.item_id for m in decisions[0]] == [target.id, None, items[50].id]
     assert [m and m.item_id for m in decisions[1]] == [m and m.item_id for m in decisions[0]]
+
+
+def test_no_false_positives_on_the_clean_shared_corpus(shared_data):
+    """UltraMedical's released instructions and its textbook paragraphs are not benchmark copies:
+    every rule, with the pipeline's settings, against all four benchmarks finds none of them."""
+    from data_core.readers import to_instructions
+
+    sets = [("medqa/test.jsonl", "medqa"), ("medmcqa/dev_subset.jsonl", "medmcqa")]
+    sets += [("mmlu_medical/test.jsonl", "mmlu"), ("pubmedqa/test.jsonl", "pubmedqa")]
+    items = [
+        item
+        for path, fmt in sets
+        for item in read_source(shared_data / "benchmarks" / path, fmt, fmt).records
+    ]
+    samples = shared_data / "ultramedical_samples"
+    texts = [
+        p.text for p in read_source(samples / "textbook_paragraphs.json", "passages", "tb").records
+    ]
+    for name in ("sft_examples", "multi_model_outputs", "medqa_seed_questions"):
+        read = to_instructions(read_source(samples / f"{name}.json", "ultramedical", name), name)
+        texts += ["\n".join(m.content for m in r.messages) for r in read.records]
+    assert len(items) == 5678 and len(texts) == 180
+    cfg = DecontaminateConfig.model_validate({"short_items": {"context_tasks": ["pubmedqa"]}})
+    matches = BenchmarkIndex.from_eval_items(items, cfg).match(texts)
+    assert [(t[:60], m) for t, m in zip(texts, matches, strict=True) if m] == []
