@@ -182,3 +182,12 @@ def test_no_false_positives_on_the_clean_shared_corpus(shared_data):
     cfg = DecontaminateConfig.model_validate({"short_items": {"context_tasks": ["pubmedqa"]}})
     matches = BenchmarkIndex.from_eval_items(items, cfg).match(texts)
     assert [(t[:60], m) for t, m in zip(texts, matches, strict=True) if m] == []
+
+
+def test_sets_without_short_stems_without_items_or_without_ngrams():
+    long = [ITEMS[-1]]
+    assert [m and m.rule for m in _index(long).match([long[0].question, ""])] == ["ngram", None]
+    assert _index([]).match(["tetany occurs in hypocalcemia"]) == [None]
+    cfg = DecontaminateConfig.model_validate({"ngram": {"enabled": False}})
+    only_short = BenchmarkIndex.from_eval_items(ITEMS[:1], cfg)
+    assert only_short.match(["Tetany occurs in: gout, rickets, hypocalcemia"])[0].item_id == "x:1"

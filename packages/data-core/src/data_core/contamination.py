@@ -145,6 +145,8 @@ class BenchmarkIndex:
                 if labels[i]:
                     keys.append(("stem_answer", (stem + labels[i] + answers[i])[: self.n]))
             out += [(i, rule, key) for rule, key in keys]
+        if not out:
+            return []
         tokens = tokenize([" ".join(key) for _, _, key in out])
         hashes = np.split(tokens.hashes, tokens.offsets[1:-1])
         return [(*entry, h) for entry, h in zip(out, hashes, strict=True)]
