@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
-from data_core.clean import decontaminate, write_removals
+from data_core.clean import decontaminate
 from data_core.config import DecontaminateConfig, load_params, parse_section
 from data_core.entrypoint import stage_main
 from data_core.io import export_chat_jsonl, read_records, write_json, write_records
 from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Instruction, Passage
+from data_core.screen import write_removals
 from data_core.tracking import stage_run
 
 
@@ -20,7 +21,7 @@ def main(root: Path) -> None:
     inputs = {name: paths[f"interim.{name}"] for name in ("instructions", "passages", "eval_items")}
     outputs = {name: paths[f"clean.{name}"] for name in ("instructions", "passages", "removed")}
     outputs["instructions_chat"] = paths["clean.instructions_jsonl"]
-    metrics = paths["metrics"] / "contamination.json"
+    metrics = paths["metrics"] / "decontaminate.json"  # contamination.json: every stage's
     with stage_run("decontaminate", {"decontaminate": params["decontaminate"]}, root=root) as run:
         result = decontaminate(
             read_records(inputs["instructions"], Instruction),

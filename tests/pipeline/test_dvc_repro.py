@@ -25,7 +25,7 @@ def test_repro_decontaminate_on_fresh_clone(tmp_path, shared_data):
         [dvc, "repro", "decontaminate"], cwd=clone, env=env, capture_output=True, text=True
     )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    report = json.loads((clone / "metrics/contamination.json").read_text())
+    report = json.loads((clone / "metrics/decontaminate.json").read_text())
     ingest = json.loads((clone / "metrics/ingest.json").read_text())
     for kind in ("instructions", "passages"):
         counts = report[kind]

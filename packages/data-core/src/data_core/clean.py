@@ -3,42 +3,25 @@ against every evaluation set, then deterministic splits. Every removal keeps its
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import polars as pl
-from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from data_core.config import DecontaminateConfig
 from data_core.contamination import BenchmarkIndex, Match
 from data_core.dedup import exact_duplicates, near_duplicates
 from data_core.embeddings import EmbeddingMatcher
-from data_core.io import atomic_path
 from data_core.schemas import EvalItem, Instruction, Passage
-from data_core.screen import RULE_REASONS
+from data_core.screen import REASONS, Removal, removal
 from data_core.splits import split_of
 
 log = logging.getLogger(__name__)
 
-REASONS = ("exact_duplicate", "near_duplicate", *RULE_REASONS.values())
-
-
-class Removal(BaseModel):
-    """A record left out of the clean set, why, and what it matched."""
-
-    id: str
-    kind: str  # "instruction" | "passage"
-    reason: str
-    matched_id: str
-    matched_task: str | None = None
-    score: float
-    record: str  # the full record as JSON, so nothing is lost
+STAGE = "decontaminate"  # the removal table's `stage`
 
 
 @dataclass
@@ -69,14 +52,14 @@ def _clean_kind(
 ) -> tuple[list[Any], list[Removal]]:
     removed: dict[int, Removal] = {}
 
-    def drop(i: int, reason: str, matched: str, score: float, task: str | None = None) -> None:
+    def duplicate(i: int, reason: str, kept: int, score: float) -> None:
         record = records[i]
         removed[i] = Removal(
             id=record.id,
+            stage=STAGE,
             kind=kind,
             reason=reason,
-            matched_id=matched,
-            matched_task=task,
+            matched_id=records[kept].id,
             score=score,
             record=record.model_dump_json(),
         )
@@ -84,7 +67,7 @@ def _clean_kind(
     texts = [_full_text(r) for r in records]
     if cfg.dedup.exact:
         for dup in exact_duplicates(texts):
-            drop(dup.index, "exact_duplicate", records[dup.of].id, 1.0)
+            duplicate(dup.index, "exact_duplicate", dup.of, 1.0)
     if cfg.dedup.near:
         d = cfg.dedup
         for dup in near_duplicates(
@@ -95,13 +78,14 @@ def _clean_kind(
             seed=d.seed,
             skip=set(removed),
         ):
-            drop(dup.index, "near_duplicate", records[dup.of].id, dup.similarity)
+            duplicate(dup.index, "near_duplicate", dup.of, dup.similarity)
 
     def apply(matches: list[Match | None], positions: list[int]) -> None:
         for i, match in zip(positions, matches, strict=True):
             if match is not None:
-                reason = RULE_REASONS[match.rule]
-                drop(i, reason, match.item_id, match.score, task_of[match.item_id])
+                removed[i] = removal(
+                    records[i], stage=STAGE, kind=kind, match=match, task_of=task_of
+                )
 
     if index is not None:
         todo = [i for i in range(len(records)) if i not in removed]
@@ -163,6 +147,7 @@ def _report(
     result: CleanResult,
     index: BenchmarkIndex | None,
 ) -> dict[str, Any]:
+    """read = kept + removed per kind (every reason listed), and what matched which benchmark."""
     report: dict[str, Any] = {}
     for kind, read, kept in (
         ("instructions", instructions, result.instructions),
@@ -188,25 +173,13 @@ def _report(
     report["benchmarks"] = per_task
     report["short_items"] = index.short_items if index else 0
     report["examples"] = [
-        {"id": r.id, "matched": r.matched_id, "reason": r.reason, "score": round(r.score, 4)}
+        {
+            "id": r.id,
+            "matched": r.matched_id,
+            "reason": r.reason,
+            "score": round(r.score, 4),
+            "evidence": r.evidence,
+        }
         for r in contaminated[:20]
     ]
     return report
-
-
-REMOVAL_SCHEMA = {
-    "id": pl.String,
-    "kind": pl.String,
-    "reason": pl.String,
-    "matched_id": pl.String,
-    "matched_task": pl.String,
-    "score": pl.Float64,
-    "record": pl.String,
-}
-
-
-def write_removals(path: Path, removed: Sequence[Removal]) -> None:
-    """The removal table (one row per removed record, with its evidence), written atomically."""
-    rows = [json.loads(r.model_dump_json()) for r in removed]
-    with atomic_path(path) as tmp:
-        pl.DataFrame(rows, schema=REMOVAL_SCHEMA).write_parquet(tmp, compression="zstd")
