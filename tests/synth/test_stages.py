@@ -39,6 +39,14 @@ def test_pipeline_on_toy_hpo(tmp_path):
         ],
     )
     write_records(tmp_path / "data/clean/instructions.parquet", [manual], Instruction)
+    bench = EvalItem(
+        id="medqa:1",
+        task="medqa",
+        question="Which vitamin deficiency causes scurvy in sailors on long voyages without fruit?",
+        options={"A": "Vitamin C", "B": "Vitamin D"},
+        answer="A",
+    )
+    write_records(tmp_path / "data/interim/eval_items.parquet", [bench], EvalItem)
     params = {
         "knowledge": TOY_DOMAIN.model_dump(),
         "synth": {
@@ -66,6 +74,7 @@ def test_pipeline_on_toy_hpo(tmp_path):
             },
             "build": {"test_fraction": 0.2, "hard_margin": 6.0},
         },
+        "decontaminate": {},  # build screens with the defaults
     }
     params["paths"] = PATHS  # the repository's own names, under the tmp root
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -119,6 +128,11 @@ def test_pipeline_on_toy_hpo(tmp_path):
     for e in variant:
         for name in e.options.values():
             assert not re.search(rf"\b{re.escape(name)}\b", training_text), name
+    # build screened every synthesized instruction and completion; none copies the benchmark
+    screened = json.loads((tmp_path / "metrics/build.json").read_text())["contamination"]
+    assert screened["instruction"] == {"screened": len(scored), "removed": {}, "kept": len(scored)}
+    assert screened["completion"]["screened"] == completions.height
+    assert pl.read_parquet(tmp_path / "data/synth/removed.parquet").height == 0
     card = (tmp_path / "data/sets/README.md").read_text()
     assert "preference category" in card and "Lengths (words)" in card
     judge = json.loads((tmp_path / "metrics/judge.json").read_text())

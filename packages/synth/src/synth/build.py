@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
+from data_core import io
 from data_core.schemas import Completion, Instruction, Judgement, Message, Preference
 from data_core.splits import split_of
 
@@ -151,12 +153,38 @@ def build_sets(
     return sft, prefs, metrics
 
 
+SET_FILES = ("sft.parquet", "sft.jsonl", "preferences.parquet", "preferences.jsonl")
+
+
+def write_sets(
+    folder: Path,
+    sft: list[Instruction],
+    prefs: list[Preference],
+    metrics: dict[str, Any],
+    cfg: BuildConfig,
+) -> None:
+    """The sets as Parquet and chat JSONL (SET_FILES) and their dataset card, README.md."""
+    io.write_records(folder / "sft.parquet", sft, Instruction)
+    io.export_chat_jsonl(folder / "sft.jsonl", sft)
+    io.write_records(folder / "preferences.parquet", prefs, Preference)
+    io.write_jsonl(folder / "preferences.jsonl", (p.model_dump() for p in prefs))
+    io.write_text(folder / "README.md", dataset_card(sft, prefs, metrics, cfg))
+
+
 def _lengths(texts: list[str]) -> str:
     if not texts:
         return "-"
     words = [len(t.split()) for t in texts]
     mean, median = statistics.mean(words), statistics.median(words)
     return f"mean {mean:.0f}, median {median:.0f}, max {max(words)}"
+
+
+def _screened(counts: dict[str, Any]) -> str:
+    parts = [
+        f"{sum(c['removed'].values())} of {c['screened']} {kind}s removed"
+        for kind, c in sorted(counts.items())
+    ]
+    return "; ".join(parts) or "nothing screened"
 
 
 def _table(title: str, counts: Counter[Any]) -> str:
@@ -182,6 +210,9 @@ judgements, mixed with the manual/ingested instructions of `data/clean/instructi
     } below it (the weakest, then the closest), with margin and category.
 - Splits: `test` = {cfg.test_fraction:.0%} by salted hash of the *root* instruction id, so an
   evolved question always shares its parent's split.
+- Screened against the benchmarks before the build (params `decontaminate:`): {
+        _screened(metrics.get("contamination", {}))
+    }; each removal is a row of `data/synth/removed.parquet` (rule, matched item, evidence).
 
 ## Counts
 
