@@ -20,7 +20,7 @@ def main(root: Path) -> None:
     """Train the reward model; report strict held-out pair accuracy per category."""
     params = load_params(root / "params.yaml")
     paths, cfg, benchmarks = stage_paths(params, root), parse(params), rewardbench_files(params)
-    ngram = parse_section(params, "decontaminate", DecontaminateConfig).ngram
+    screen = parse_section(params, "decontaminate", DecontaminateConfig)
     inputs = {"start": cfg.start_model(paths), "preferences": paths["sets.preferences"]}
     inputs |= {"eval_items": paths["interim.eval_items"]}
     inputs |= {f"source.{s.name}": root / s.path for s in cfg.sources}
@@ -32,10 +32,11 @@ def main(root: Path) -> None:
         heldout["dev"] = preference_pairs(records, "train", cfg.dev_records, len(train), cfg.seed)
     items = read_records(inputs["eval_items"], EvalItem)
     clean = preference_pairs(records, "test")  # extra pairs must not contain any test prompt
-    extra, counts = extra_pairs(root, cfg.sources, items, benchmarks, clean, ngram)
+    extra, counts = extra_pairs(root, cfg.sources, items, benchmarks, clean, screen)
     tokenizer = AutoTokenizer.from_pretrained(inputs["start"])
     stage_params = {"reward": params["reward"], "rewardbench_files": benchmarks}
-    stage_params |= {"ngram": ngram.model_dump()} if cfg.sources else {}
+    rules = screen.model_dump(include={"ngram", "short_items"})
+    stage_params |= {"decontaminate": rules} if cfg.sources else {}
     stage = TrainingStage("reward", paths, inputs, stage_params)
     with stage.training(paths["models.reward"]) as job:
         result = train_reward(inputs["start"], tokenizer, train + extra, heldout, cfg, job)

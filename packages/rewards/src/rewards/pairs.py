@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_core.contamination import NgramIndex
+from data_core.config import DecontaminateConfig
+from data_core.contamination import BenchmarkIndex, BenchmarkItem
 from data_core.errors import FieldProblem, QuarantineEntry, SourceError, problem_from_validation
 from data_core.readers import ReadResult
 from data_core.readers.fields import Context, field_value, record_key, text_field
 from data_core.readers.raw import RawRow, iter_json_document, iter_jsonl
 from data_core.schemas import EvalItem, Message, Preference
+from data_core.screen import RULE_REASONS
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from trainers.preference import pair_rows
 
@@ -210,14 +212,6 @@ def read_pairs(path: str | Path, fmt: str, name: str) -> ReadResult:
     return result
 
 
-@dataclass(frozen=True)
-class _Benchmark:
-    """What NgramIndex reads of a benchmark item: an id and the text it compares."""
-
-    id: str
-    full_text: str
-
-
 @dataclass
 class CleanPairs:
     kept: list[RewardPair]
@@ -232,24 +226,21 @@ def decontaminate_pairs(
     pairs: Sequence[RewardPair],
     eval_items: Sequence[EvalItem],
     benchmark_pairs: Sequence[RewardPair],
-    *,
-    n: int = 13,
-    min_matches: int = 1,
-    min_coverage: float = 0.2,
+    cfg: DecontaminateConfig,
 ) -> CleanPairs:
     """Drop pairs whose text overlaps an evaluation item (question + options) or the question
-    of a scored reward-benchmark pair: word n-grams, or the whole of a short item (data_core's
-    rules, with the decontaminate stage's settings)."""
-    items = [_Benchmark(i.id, i.full_text) for i in eval_items]
-    items += [_Benchmark(p.id, p.question) for p in benchmark_pairs]
-    matches = NgramIndex(items, n).match([p.text for p in pairs], min_matches, min_coverage)
+    of a scored reward-benchmark pair, by data_core's rules with the decontaminate stage's
+    settings (`cfg`); the reasons are data_core.screen's."""
+    context = cfg.short_items.context_tasks
+    items = [BenchmarkItem.of(i, context) for i in eval_items]
+    items += [BenchmarkItem(p.id, p.question, p.question) for p in benchmark_pairs]
+    matches = BenchmarkIndex(items, cfg).match([p.text for p in pairs])
     out = CleanPairs([], [])
     for pair, match in zip(pairs, matches, strict=True):
         if match is None:
             out.kept.append(pair)
         else:
-            reason = "ngram_overlap" if match.rule == "ngram" else "short_item_overlap"
-            out.removed.append((pair, reason, match.item_id))
+            out.removed.append((pair, RULE_REASONS[match.rule], match.item_id))
     return out
 
 
@@ -259,7 +250,7 @@ def extra_pairs(
     eval_items: Sequence[EvalItem],
     benchmark_files: Sequence[str],
     test_pairs: Sequence[RewardPair],
-    ngram: Any,
+    cfg: DecontaminateConfig,
 ) -> tuple[list[RewardPair], dict[str, Any]]:
     """Every extra source's pairs, decontaminated against the evaluation items, the reward
     benchmarks (`benchmark_files`, RewardBench format) and the preference test split; with
@@ -274,14 +265,7 @@ def extra_pairs(
         read = read_pairs(root / source.path, source.format, source.name)
         for entry in read.quarantined:
             log.warning("quarantined: %s", entry)
-        clean = decontaminate_pairs(
-            read.records,
-            eval_items,
-            benchmark,
-            n=ngram.n,
-            min_matches=ngram.min_matches,
-            min_coverage=ngram.min_coverage,
-        )
+        clean = decontaminate_pairs(read.records, eval_items, benchmark, cfg)
         for pair, reason, item in clean.removed:
             log.info("removed %s: %s with %s", pair.id, reason, item)
         counts[source.name] = {"read": read.read, "quarantined": len(read.quarantined)}
