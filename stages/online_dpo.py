@@ -1,7 +1,5 @@
-"""DVC stage `online_dpo`: reward-model-guided iterative DPO, models/dpo -> models/online_dpo/.
-
-Params `online_dpo:`; rounds resume from models/checkpoints/online_dpo, responses are cached.
-"""
+"""DVC stage `online_dpo`: reward-model-guided iterative DPO, models/dpo -> models/online_dpo/;
+rounds resume, responses are cached and screened against the benchmarks (params `online_dpo:`)."""
 
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from generation.hf import resolve_device
 from rewards.online import OnlineInputs, cached_hf_generators, train_online
 from rewards.online_config import parse, start_dir
 from rewards.online_pairs import prompt_pool
+from rewards.online_screen import online_screen
 from rewards.scoring import RewardModel
 from trainers.preference import pair_rows
 from trainers.training_stage import TrainingStage
@@ -27,7 +26,7 @@ def main(root: Path) -> None:
     paths, cfg = stage_paths(params, root), parse(params)
     inputs = {"start": start_dir(cfg, root), "reward": paths["models.reward"]}
     inputs |= {"sft": paths["models.sft"], "sft_set": paths["sets.sft"]}
-    inputs["preferences"] = paths["sets.preferences"]
+    inputs |= {"preferences": paths["sets.preferences"], "eval_items": paths["interim.eval_items"]}
     preferences = read_records(inputs["preferences"], Preference)
     instructions = read_records(inputs["sft_set"], Instruction)
     chosen = preferences if cfg.prompts == "preferences" else None
@@ -37,8 +36,9 @@ def main(root: Path) -> None:
     rm = RewardModel.load(inputs["reward"], device=device, batch_size=cfg.reward_batch_size)
     cache = paths["synth.cache"] / "online_dpo.sqlite"
     policies = cached_hf_generators(cache, cfg.generation_batch_size, device)
-    run = OnlineInputs(pool, inputs["start"], rm, policies)
-    stage = TrainingStage("online_dpo", paths, inputs, {"online_dpo": params["online_dpo"]})
+    screen, rules = online_screen(params, inputs["eval_items"])
+    run = OnlineInputs(pool, inputs["start"], rm, policies, screen, paths["synth.online_removed"])
+    stage = TrainingStage("online_dpo", paths, inputs, {"online_dpo": params["online_dpo"]} | rules)
     with stage.training(paths["models.online_dpo"]) as job:
         tokenizer = AutoTokenizer.from_pretrained(inputs["start"])
         result = train_online(cfg, job, tokenizer, run, test, inputs["sft"])

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from data_core.errors import DataCoreError
 from data_core.io import write_json
 from data_core.schemas import Instruction
+from data_core.screen import Screen, write_removals
 from data_core.tracking import flatten
 from generation import CachedGenerator, Generator, Request, ResponseCache, Sampling
 from synth.sample import prompt_messages
@@ -33,6 +34,7 @@ from rewards.online_config import OnlineDpoConfig
 from rewards.online_heldout import heldout_figures
 from rewards.online_metrics import round_metrics, verified_rates
 from rewards.online_pairs import Messages, PromptSamples, make_pairs, prompt_slices
+from rewards.online_screen import counts, round_removals, screen_round
 
 STAMP = "online.json"  # the recipe's fingerprint, at the checkpoint folder's root
 MARKER = "done.json"  # an iteration's finished marker (its round metrics)
@@ -69,6 +71,8 @@ class OnlineInputs:
     start: Path  # the initial policy's model dir
     reward_model: RewardScorer
     make_generator: GeneratorFactory
+    screen: Screen | None = None  # the benchmark screen of the responses (None: none)
+    removed_out: Path | None = None  # where the removal table goes (rewards.online_screen)
 
 
 def sample_round(
@@ -146,10 +150,13 @@ def run_iteration(
     finally:
         generator.close()
     stats["sample_seconds"] = round(time.perf_counter() - started, 1)
+    screened = screen_round(groups, inputs.screen, i)  # before any reward: none is wasted
+    groups = screened.groups
     started = time.perf_counter()
     score_round(groups, inputs.reward_model)
     stats["reward_seconds"] = round(time.perf_counter() - started, 1)
     rows, kept, dropped = make_pairs(groups, cfg.min_margin, cfg.length_penalty)
+    dropped += screened.dropped
     if not rows:
         raise DataCoreError(
             f"online_dpo iteration {i}: every pair was dropped ({dict(dropped)}); "
@@ -173,8 +180,10 @@ def run_iteration(
         "dpo", policy, tokenizer, rows, [], cfg.preference(), round_job, reference=reference
     )
     metrics |= {k: result.metrics[k] for k in ("global_step", "train_loss")}
-    write_json(folder / MARKER, {"metrics": metrics, "mlflow_only": result.mlflow_only | stats})
-    return {"metrics": metrics, "mlflow_only": result.mlflow_only | stats}
+    done = {"metrics": metrics, "mlflow_only": result.mlflow_only | stats}
+    done["screen"] = screened.record() if inputs.screen is not None else None
+    write_json(folder / MARKER, done)
+    return done
 
 
 def run_online(
@@ -229,6 +238,12 @@ def train_online(
         models = {"start": inputs.start, "online": final}
         metrics |= heldout_figures(models, heldout_reference, tokenizer, test, cfg)
     mlflow_only = flatten({f"round_{i}": r["mlflow_only"] for i, r in enumerate(rounds, start=1)})
+    results = flatten(metrics)
+    if inputs.screen is not None:  # nested, as every screening stage reports it
+        removed, screened = round_removals(rounds)
+        results["contamination"] = counts(removed, screened)
+        if inputs.removed_out is not None:
+            write_removals(inputs.removed_out, removed)
     _install(final, job.out_dir)
     shutil.rmtree(job.checkpoints, ignore_errors=True)
-    return TrainingResult(flatten(metrics), mlflow_only)
+    return TrainingResult(results, mlflow_only)

@@ -69,18 +69,20 @@ def round_metrics(
     *,
     verified: dict[str, Any],
 ) -> dict[str, Any]:
-    """Results of one round: pairs kept / dropped by reason, reward mean and top-1 (the mean over
-    prompts of the best reward), chosen / rejected lengths, reward-length correlation, verified
-    rates (see `verified_rates`)."""
+    """Results of one round: pairs kept / dropped by reason (`contaminated`: the benchmark screen
+    left the prompt fewer than two responses; such prompts are not in `groups`), reward mean and
+    top-1 (the mean over prompts of the best reward), chosen / rejected lengths, reward-length
+    correlation, verified rates (see `verified_rates`)."""
     rewards = [r for g in groups for r in g.rewards]
     tokens = [float(t) for g in groups for t in g.tokens]
     return {
-        "prompts": len(groups),
+        "prompts": len(groups) + dropped.get("contaminated", 0),  # = pairs kept + dropped
         "responses": len(rewards),
         "pairs_kept": len(kept),
         "pairs_dropped": sum(dropped.values()),
         "dropped_tie": dropped.get("tie", 0),
         "dropped_below_margin": dropped.get("below_margin", 0),
+        "dropped_contaminated": dropped.get("contaminated", 0),  # < 2 responses left unmatched
         "reward_mean": _mean(rewards),
         "reward_top1": _mean([max(g.rewards) for g in groups if g.rewards]),
         "response_tokens_mean": _mean(tokens),
