@@ -48,7 +48,13 @@ def _params(model_dir: Path) -> dict:
             "comparisons": [["base", "sft"]],
             "bootstrap": {"resamples": 200, "seed": 0},
         },
-        "report": {"funnel_metrics": ["metrics/ingest.json", "metrics/contamination.json"]},
+        "report": {
+            "funnel_metrics": [
+                "metrics/ingest.json",
+                "metrics/decontaminate.json",
+                "metrics/contamination.json",
+            ]
+        },
     }
 
 
@@ -57,10 +63,18 @@ def _metrics_files(root: Path) -> None:
     (root / "metrics/ingest.json").write_text(
         json.dumps({"total": {"read": 5858, "kept": 5850}, "hpo": {"diseases": 12687}})
     )
+    (root / "metrics/decontaminate.json").write_text(
+        json.dumps({"instructions": {"read": 79, "kept": 71}})
+    )
+    completion = {"screened": 50, "removed": {"ngram_overlap": 2}, "kept": 48}
+    instruction = {"screened": 79, "removed": {"exact_duplicate": 7, "stem_containment": 1}}
     (root / "metrics/contamination.json").write_text(
         json.dumps(
             {
-                "instructions": {"read": 79, "kept": 71},
+                "stages": {
+                    "build": {"completion": completion},
+                    "decontaminate": {"instruction": instruction | {"kept": 71}},
+                },
                 "benchmarks": {"medqa": {"items": 1273, "items_matched": 2, "records_removed": 3}},
             }
         )
@@ -113,7 +127,17 @@ def test_evaluate_then_report(eval_files, tiny_model):
     assert row.count("[") == len(m["tasks"])
     assert f"{100 * m['models']['base']['medqa']['acc']:.2f}" in row
     assert "not yet produced" in md and "decontaminate: instructions kept 71" in md
-    assert [f["count"] for f in ctx["funnel"]] == [5858, 5850, 12687, 79, 71]
+    # per screening stage, in pipeline order: texts screened, removed for a benchmark match
+    assert [f["count"] for f in ctx["funnel"]] == [5858, 5850, 12687, 79, 71, 79, 1, 50, 2]
+    assert ctx["funnel"][-1] == {
+        "label": "build: completions removed (benchmark match)",
+        "count": 2,
+        "source": "metrics/contamination.json:stages.build.completion.removed",
+    }
+    assert [(r["stage"], r["matched"], r["duplicates"]) for r in ctx["screening"]] == [
+        ("decontaminate", 1, 7),
+        ("build", 2, 0),
+    ]
     by_stage = pl.read_csv(root / "plots/eval_by_stage.csv")
     assert by_stage.filter(pl.col("task") == "medqa")["model"].to_list() == ["base", "sft"]
     assert (root / "plots/mmlu_subjects.csv").exists() and (

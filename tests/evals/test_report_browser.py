@@ -62,6 +62,10 @@ def expected_layout(ctx: dict) -> dict[str, tuple[int, list[int | None]]]:
     """Per section: how many figures the context calls for, and each table's data rows
     (None: any number, at least one)."""
     rew, dig = ctx["reward"], ctx["digests"]
+    # per benchmark, then per screening stage and kind (when the file has `stages`)
+    contamination = [len(ctx["contamination"])] + (
+        [len(ctx["screening"])] if ctx["screening"] else []
+    )
     return {
         "recipe": (0, [len(ctx["recipe"])]),
         "leaderboard": (
@@ -76,7 +80,7 @@ def expected_layout(ctx: dict) -> dict[str, tuple[int, list[int | None]]]:
         else (0, []),
         "funnel": (1, [len(ctx["funnel"])]) if ctx["funnel"] else (0, []),
         "training": (len(ctx["training"]), []),
-        "contamination": (0, [len(ctx["contamination"])]) if ctx["contamination"] else (0, []),
+        "contamination": (0, contamination) if ctx["contamination"] else (0, []),
         "digests": (0, [len(dig["files"])] + ([len(dig["lock"])] if dig["lock"] else [])),
     }
 

@@ -147,8 +147,14 @@ class ReportConfig(Strict):
     # the held-out task keys of "Does the recipe work?", in the order shown
     heldout_tasks: list[str] = Field(default_factory=list)
     reward_metrics: str = "metrics/reward_eval.json"
+    # every screening stage's counts, the per-benchmark table (the `contamination` stage)
+    contamination_metrics: str = "metrics/contamination.json"
     funnel_metrics: list[str] = Field(
-        default_factory=lambda: ["metrics/ingest.json", "metrics/contamination.json"]
+        default_factory=lambda: [
+            "metrics/ingest.json",
+            "metrics/decontaminate.json",
+            "metrics/contamination.json",
+        ]
     )
     training_stages: list[str] = Field(
         default_factory=lambda: ["pretrain", "sft", "dpo", "kto", "nca", "online_dpo", "reward"]
@@ -250,6 +256,7 @@ def located(cfg: C, paths: StagePaths) -> C:
             "eval_metrics": f"{metrics}/eval.json",
             "diagnosis_metrics": f"{metrics}/diagnosis.json",
             "reward_metrics": f"{metrics}/reward_eval.json",
+            "contamination_metrics": f"{metrics}/contamination.json",
         },
     }
     return cfg.model_copy(update=where[type(cfg)])

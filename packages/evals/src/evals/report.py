@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -16,28 +15,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from evals import plots
 from evals.config import ReportConfig
+from evals.funnel import funnel_rows, screening
+from evals.funnel import load_json as _load
 from evals.recipe import diagnosis_markdown, recipe_rows
 from evals.summary import render_markdown
 
 log = logging.getLogger(__name__)
-
-# (metrics file stem, dotted key, label): the record counts a reader follows through the pipeline
-FUNNEL_KEYS = [
-    ("ingest", "total.read", "ingest: records read"),
-    ("ingest", "total.kept", "ingest: kept"),
-    ("ingest", "hpo.diseases", "ingest: HPO diseases"),
-    ("ingest", "hpo.terms_kept", "ingest: HPO terms"),
-    ("contamination", "instructions.read", "decontaminate: instructions in"),
-    ("contamination", "instructions.kept", "decontaminate: instructions kept"),
-    ("synthesize", "instructions", "synthesize: instructions"),
-    ("synthesize", "heldout_eval", "synthesize: held-out eval items"),
-    ("evolve", "total", "evolve: instructions"),
-    ("score", "kept", "score: kept"),
-]
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -46,23 +29,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def funnel_rows(root: Path, files: list[str]) -> list[dict[str, Any]]:
-    """Known counts from the data stages' metrics files that exist; other files' top-level ints."""
-    rows = []
-    for rel in files:
-        data = _load(root / rel)
-        if data is None:
-            continue
-        stem, flat = Path(rel).stem, flatten(data)
-        known = [(k, label) for s, k, label in FUNNEL_KEYS if s == stem]
-        if not known:  # a stage we do not know yet: its top-level counts
-            known = [(k, f"{stem}: {k}") for k, v in data.items() if isinstance(v, int)]
-        for key, label in known:
-            if isinstance(flat.get(key), int) and not isinstance(flat.get(key), bool):
-                rows.append({"label": label, "count": flat[key], "source": f"{rel}:{key}"})
-    return rows
 
 
 def training_histories(root: Path, stages: list[str], max_points: int = 500) -> dict[str, dict]:
@@ -216,8 +182,10 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
         ctx["plots"]["funnel"] = plots.funnel(
             [f["label"] for f in ctx["funnel"]], [f["count"] for f in ctx["funnel"]]
         )
-    contamination = _load(root / "metrics/contamination.json") or {}
+    contamination = _load(root / cfg.contamination_metrics) or {}
     ctx["contamination"] = contamination.get("benchmarks", {})
+    ctx["screening"] = screening(contamination.get("stages") or {})
+    ctx["contamination_metrics_path"] = cfg.contamination_metrics
     # training curves from MLflow
     ctx["tracking_uri"] = tracking_uri(root)
     try:
@@ -233,7 +201,7 @@ def build_context(cfg: ReportConfig, root: Path) -> dict[str, Any]:
     ctx["training"] = {s: plots.curves(h, f"{s}: training metrics") for s, h in histories.items()}
     # digests behind every number
     files = {cfg.eval_metrics: file_digest(root / cfg.eval_metrics)}
-    for rel in [cfg.reward_metrics, *cfg.funnel_metrics, "params.yaml"]:
+    for rel in [cfg.reward_metrics, *cfg.funnel_metrics, cfg.contamination_metrics, "params.yaml"]:
         if (root / rel).exists():
             files[rel] = file_digest(root / rel)
     pred_dir = root / cfg.predictions_dir
