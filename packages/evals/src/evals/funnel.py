@@ -25,6 +25,7 @@ FUNNEL_KEYS = [
     ("score", "kept", "score: kept"),
 ]
 SCREEN_ORDER = ("decontaminate", "build", "reward", "online_dpo")  # pipeline order
+KIND_LABELS = {"online_response": "responses", "reward_pair": "extra pairs"}  # else "<kind>s"
 BENCHMARK_REASONS = frozenset(RULE_REASONS.values())  # not the duplicates decontaminate drops
 
 
@@ -57,10 +58,11 @@ def screening_rows(rel: str, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Funnel rows per screening stage and kind: texts screened, removed for a benchmark match."""
     rows = []
     for r in screening(data.get("stages") or {}):
-        key, stage, kind = f"stages.{r['stage']}.{r['kind']}", r["stage"], r["kind"]
+        key, stage = f"stages.{r['stage']}.{r['kind']}", r["stage"]
+        kind = KIND_LABELS.get(r["kind"], f"{r['kind']}s")
         for label, count, field in (
-            (f"{stage}: {kind}s screened", r["screened"], "screened"),
-            (f"{stage}: {kind}s removed (benchmark match)", r["matched"], "removed"),
+            (f"{stage}: {kind} screened", r["screened"], "screened"),
+            (f"{stage}: {kind} removed (benchmark match)", r["matched"], "removed"),
         ):
             rows.append({"label": label, "count": count, "source": f"{rel}:{key}.{field}"})
     return rows
