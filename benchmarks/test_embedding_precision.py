@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from data_core.contamination import EmbeddingMatcher
+from data_core.embeddings import EmbeddingMatcher
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,7 @@ def test_matches_name_their_evidence(medqa):
 def test_bf16_embeddings_make_the_float32_decisions(medqa):
     """`embedding.precision: bfloat16` is a speed setting: same matches, cosines within 1e-3."""
     import numpy as np
-    from data_core.contamination import EmbeddingMatcher
+    from data_core.embeddings import EmbeddingMatcher
 
     items = medqa[:120]
     target = items[10]
