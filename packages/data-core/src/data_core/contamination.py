@@ -80,9 +80,9 @@ class BenchmarkIndex:
         self.item_words = words([item.text for item in items]).to_list()
         stems = words([item.stem for item in items]).to_list()
         self.stem_text = [" ".join(stem) for stem in stems]
-        self.options = [
-            [f" {o} " for o in (" ".join(w) for w in words(list(item.options)).to_list()) if o]
-            for item in items
+        flat = iter(words([o for item in items for o in item.options]).to_list())
+        self.options = [  # each option's normalised words, padded for whole-word containment
+            [f" {o} " for o in (" ".join(next(flat)) for _ in item.options) if o] for item in items
         ]
         grams = self._ngram_entries(items) if cfg.ngram.enabled else _NO_GRAMS
         self.gram_item, self.gram_start, self.gram_in_stem, hashes, firsts = grams
