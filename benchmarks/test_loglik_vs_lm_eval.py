@@ -4,8 +4,9 @@ Both score the same N questions of ../shared/data/benchmarks/medqa/test.jsonl wi
 prompt ("Question: ...\\nA. ...\\nAnswer:") on the same ~2M-parameter random Llama + byte-level
 BPE tokenizer saved to a tmp dir, in two scoring modes: letters (continuations " A".." D", lm-eval's
 MedQA task) and texts (continuation " <option text>", several tokens each). Predictions must agree
-item by item (up to numerical ties) and the run prints both wall times, start-up (model load)
-included. Size: BENCH_EVAL_N (default 200; the full test set: BENCH_EVAL_N=1273).
+item by item (up to numerical ties) and the run prints both wall and CPU times, start-up (model
+load) included; ours must be at least FLOORS[kind] times as fast in CPU time (README "Floors").
+Size: BENCH_EVAL_N (default 200; the full test set: BENCH_EVAL_N=1273).
 """
 
 import json
@@ -20,6 +21,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bench
 MEDQA = SHARED / "medqa" / "test.jsonl"
 N = int(os.environ.get("BENCH_EVAL_N", "200"))
 TIE = 1e-4  # two options whose log-likelihoods differ by less are a numerical tie
+# lm-eval / ours speed in CPU time at 200 questions; measured 1.9x-2.1x letters, 2.7x-2.8x texts
+# Letters sit lower: lm-eval also runs one context forward for one-token continuations, so the gap
+# there is its full-vocabulary projection and start-up (README).
+FLOORS = {"letters": 1.3, "texts": 1.6}
 
 TASK_YAML = """task: medqa_{kind}
 dataset_path: json
@@ -102,7 +107,7 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, kind: str):
 
 
 @pytest.mark.parametrize("kind", ["letters", "texts"])
-def test_loglik_matches_lm_eval_and_is_faster(setup, benchmark, kind):
+def test_loglik_matches_lm_eval_and_is_faster(setup, benchmark, kind, assert_ratio):
     model_dir, subset, tasks_dir = setup
     # wall time, and this process's CPU time (steadier when other jobs share the cores)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -141,7 +146,7 @@ def test_loglik_matches_lm_eval_and_is_faster(setup, benchmark, kind):
         lm_eval_s=lm_s,
         ours_s=ours_s,
         ratio=lm_s / ours_s,
-        cpu_ratio=lm_cpu / ours_cpu,
         n=N,
         kind=kind,
     )
+    assert_ratio(f"{kind}_vs_lm_eval", lm_cpu / ours_cpu, FLOORS[kind])

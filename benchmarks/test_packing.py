@@ -1,8 +1,10 @@
 """SFT batching: packed padding-free batches (TRL BFD packing + its collator) vs padded batches.
 
 Same tiny Llama, same conversations, same assistant-only labels. Packing must give the same loss per
-supervised token (attention never crosses a packed sequence boundary) and more real tokens per
-second, because no compute is spent on padding. Size: BENCH_PACKING_SIZE conversations (default
+supervised token (attention never crosses a packed sequence boundary); the run reports real tokens
+per second of each layout. On the CPU packing is slower (sdpa builds a dense mask over the whole
+flattened row; README), so only the 1-row packed layout has a floor: at least FLOOR_1ROW of the
+padded layout's speed (CPU time, best of two). Size: BENCH_PACKING_SIZE conversations (default
 128; `BENCH_PACKING_SIZE=2048 uv run pytest benchmarks/test_packing.py -s --benchmark-enable`).
 """
 
@@ -38,6 +40,8 @@ WORDS = [
     "severe",
 ]  # findings, then filler words
 MAX_LENGTH, BATCH = 512, 8
+# packed_1row / padded speed in CPU time; measured 1.12x-1.15x at 128 conversations (README)
+FLOOR_1ROW = 0.7
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,6 @@ def setup():
         for _ in range(size)
     ]
     tok = train_bpe([m["content"] for c in convs for m in c], TokenizerConfig(vocab_size=400))
-    torch.set_num_threads(max(1, (os.cpu_count() or 2)))
     model = new_model(
         ModelConfig(
             hidden_size=128,
@@ -121,13 +124,14 @@ def run_epoch(model, batches, backward: bool = True) -> tuple[float, int]:
     return total, count
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """Wall and this process's CPU seconds of fn() (CPU time skips time spent descheduled)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def test_packed_vs_padded(benchmark, setup) -> None:
+def test_packed_vs_padded(benchmark, setup, assert_ratio) -> None:
     tok, model, rows = setup
     model.eval()  # no dropout: the layouts must compute the same function
     layouts = {
@@ -147,20 +151,33 @@ def test_packed_vs_padded(benchmark, setup) -> None:
         assert n == base_n, name  # the same supervised tokens in every layout
         assert loss / n == pytest.approx(base_loss / base_n, rel=1e-4), name
 
-    seconds = {name: float("inf") for name in layouts}
+    wall = {name: float("inf") for name in layouts}
+    cpu = dict(wall)
+
+    def keep_best(name: str, times: tuple[float, float]) -> None:
+        wall[name], cpu[name] = min(wall[name], times[0]), min(cpu[name], times[1])
+
+    def packed_epoch() -> tuple[float, int]:
+        return benchmark.pedantic(run_epoch, args=(model, layouts["packed"]), rounds=1)
+
+    # SFTTrainer's layout once, as the run pytest-benchmark records (no floor: see the docstring)
+    keep_best("packed", timed(packed_epoch))
     for _ in range(2):  # interleaved, best of two: the machine is shared and noisy
-        for name, batches in layouts.items():
-            seconds[name] = min(seconds[name], timed(lambda b=batches: run_epoch(model, b)))
-    benchmark.pedantic(run_epoch, args=(model, layouts["packed"]), rounds=1, iterations=1)
-    rate = {name: real_tokens / s for name, s in seconds.items()}
-    ratio = {name: rate[name] / rate["padded"] for name in layouts}
+        for name in ("padded", "packed_1row"):
+            keep_best(name, timed(lambda b=layouts[name]: run_epoch(model, b)))
+    rate = {name: real_tokens / s for name, s in wall.items()}
+    ratio = {name: cpu["padded"] / cpu[name] for name in layouts}  # same real tokens each
     print(
         f"\nconversations={len(rows)} real tokens={real_tokens} padded tokens={padded_tokens} "
         f"(padding {1 - real_tokens / padded_tokens:.0%}); "
         f"loss/token {base_loss / base_n:.6f} in all layouts"
     )
     for name in layouts:
-        print(f"{name:12s} {rate[name]:>9,.0f} real tok/s  ratio vs padded {ratio[name]:.2f}x")
+        print(
+            f"{name:12s} {rate[name]:>9,.0f} real tok/s  ratio vs padded "
+            f"{rate[name] / rate['padded']:.2f}x wall, {ratio[name]:.2f}x CPU"
+        )
     benchmark.extra_info.update(
         {f"ratio_{k}": v for k, v in ratio.items()}, loss_per_token=base_loss / base_n
     )
+    assert_ratio("packed_1row_vs_padded", ratio["packed_1row"], FLOOR_1ROW)

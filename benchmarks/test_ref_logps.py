@@ -4,8 +4,9 @@ Same random Llama, same pairs, same seed: the live run keeps a frozen reference 
 runs it every step; the precomputed run computes every training pair's reference log-probs once
 (cold: into an empty `ref_logps` cache) and the warm run reads them from disk (what nca and every
 re-run on the same pairs and reference get). All three must give the same training loss and the same
-held-out rewards (rel 1e-4); the run reports each one's time and peak resident memory. One epoch,
-so the precompute covers exactly the pairs the training reads. Size: BENCH_REF_PAIRS train pairs
+held-out rewards (rel 1e-4); the run reports each one's time and peak resident memory, and warm must
+be at least FLOOR times as fast as live (CPU time, best of two; README "Floors"). One epoch, so the
+precompute covers exactly the pairs the training reads. Size: BENCH_REF_PAIRS train pairs
 (default 64; `BENCH_REF_PAIRS=256 uv run pytest benchmarks/test_ref_logps.py -s
 --benchmark-enable`).
 """
@@ -27,6 +28,10 @@ from trainers.pretrain import new_model
 from tests.trainers.conftest import preferences
 
 PAIRS, BATCH = int(os.environ.get("BENCH_REF_PAIRS", "64")), 8
+# live / warm speed in CPU time, best of two; measured 1.13x-1.15x at 64 pairs (README "Floors").
+# A thin margin by construction: warm saves only the reference forward (a quarter of a step next to
+# the policy's forward + backward) and the reference's load, against the same fixed set-up.
+FLOOR = 1.05
 MODEL = ModelConfig(
     hidden_size=128,
     intermediate_size=344,
@@ -43,7 +48,8 @@ def _rss_kb() -> int:
 
 
 def measured(fn):
-    """(result, seconds, peak resident memory above the start, MB), sampled every 5 ms."""
+    """(result, wall seconds, CPU seconds, peak resident memory above the start, MB); memory is
+    sampled every 5 ms. CPU time is this process's: time spent descheduled is not counted."""
     start, peak, done = _rss_kb(), [0], threading.Event()
 
     def sample() -> None:
@@ -53,14 +59,14 @@ def measured(fn):
 
     thread = threading.Thread(target=sample)
     thread.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         out = fn()
     finally:
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         done.set()
         thread.join()
-    return out, seconds, max(peak[0] - start, 0) / 1024
+    return out, seconds, cpu, max(peak[0] - start, 0) / 1024
 
 
 @pytest.fixture(scope="module")
@@ -94,28 +100,37 @@ def train(setup, name: str, precompute: bool) -> dict:
     return train_preference("dpo", root / "sft", tokenizer, train_rows, test, cfg, job).metrics
 
 
-def test_live_vs_precomputed_reference(benchmark, setup) -> None:
+def test_live_vs_precomputed_reference(benchmark, setup, assert_ratio) -> None:
     runs = {}
     train(setup, "warm-up", False)  # one-time allocations and imports go unmeasured
-    for name, precompute in (("live", False), ("cold", True), ("warm", True)):
+    for name, precompute in (("live", False), ("cold", True)):
         runs[name] = measured(lambda n=name, p=precompute: train(setup, n, p))
-    benchmark.pedantic(lambda: train(setup, "warm-again", True), rounds=1, iterations=1)
+    # the warm run is the one pytest-benchmark records
+    runs["warm"] = benchmark.pedantic(
+        lambda: measured(lambda: train(setup, "warm", True)), rounds=1, iterations=1
+    )
+    # a second live / warm pair for the floor's best of two (the machine is shared and noisy)
+    again = {n: measured(lambda n=n: train(setup, f"{n}-2", n == "warm")) for n in ("live", "warm")}
     cache = Path(setup[1]) / "ck" / REF_CACHE
-    assert len(list(cache.glob("cache-*.arrow"))) == 1  # cold wrote it, warm read it
+    assert len(list(cache.glob("cache-*.arrow"))) == 1  # cold wrote it, both warm runs read it
     live = runs["live"][0]
     keys = [k for k in live if k.startswith("heldout_dpo_") or k == "train_loss"]
     assert "heldout_dpo_reward_margin" in keys or "heldout_dpo_reward_accuracy" in keys
-    for name in ("cold", "warm"):
+    for name, run in [("cold", runs["cold"]), ("warm", runs["warm"]), ("warm-2", again["warm"])]:
         for key in keys:
-            assert runs[name][0][key] == pytest.approx(live[key], rel=1e-4, abs=1e-6), (name, key)
-    t_live = runs["live"][1]
+            assert run[0][key] == pytest.approx(live[key], rel=1e-4, abs=1e-6), (name, key)
+    t_live, cpu_live = runs["live"][1], runs["live"][2]
     print(f"\n{len(setup[2])} pairs, batch {BATCH}, one epoch")
-    for name, (_, seconds, peak) in runs.items():
-        ratio = t_live / seconds
-        print(f"{name:5s} {seconds:7.2f} s  ratio live/this {ratio:5.2f}x  peak +{peak:.0f} MB")
+    for name, (_, seconds, cpu, peak) in runs.items():
+        print(
+            f"{name:5s} {seconds:7.2f} s wall / {cpu:6.2f} s CPU  ratio live/this "
+            f"{t_live / seconds:5.2f}x wall, {cpu_live / cpu:5.2f}x CPU  peak +{peak:.0f} MB"
+        )
+    best = {n: min(runs[n][2], again[n][2]) for n in ("live", "warm")}
+    print(f"best of two, CPU: live {best['live']:.2f} s, warm {best['warm']:.2f} s")
     benchmark.extra_info.update(
-        {f"{n}_seconds": round(s, 2) for n, (_, s, _) in runs.items()}
-        | {f"{n}_peak_mb": round(p, 1) for n, (_, _, p) in runs.items()}
+        {f"{n}_seconds": round(s, 2) for n, (_, s, _, _) in runs.items()}
+        | {f"{n}_peak_mb": round(p, 1) for n, (_, _, _, p) in runs.items()}
     )
     # reading the reference's log-probs from disk skips its forward every step
-    assert runs["warm"][1] < t_live
+    assert_ratio("warm_vs_live", best["live"] / best["warm"], FLOOR)
