@@ -29,7 +29,10 @@ class Steps(TrainerCallback):
         self.seen.append(state.global_step)
 
 
-def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model_dir) -> None:
+@pytest.mark.parametrize("logging_steps", [1, 3])  # 3: the checkpoint holds an unlogged loss sum
+def test_interrupted_run_resumes_from_checkpoint(
+    tmp_path, tokenizer, tiny_model_dir, logging_steps
+) -> None:
     records = instructions(48)
     train, test = conversations(records, "train", None), conversations(records, "test", None)
     cfg = SftConfig(
@@ -39,7 +42,7 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model
         per_device_train_batch_size=4,
         max_length=128,
         learning_rate=5e-3,
-        logging_steps=1,
+        logging_steps=logging_steps,
     )
     fingerprint = {"params": cfg.model_dump(), "data": "v1"}
     ckpt = tmp_path / "checkpoints"
@@ -63,6 +66,10 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tokenizer, tiny_model
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "ref").state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+    # the resumed run reports the whole run's loss (the Trainer alone averages steps 5-6 only),
+    # so its metrics, and the card written from them, equal the uninterrupted run's
+    assert result.metrics["train_loss"] == clean.metrics["train_loss"]
+    assert result.metrics == clean.metrics
 
 
 def test_stale_checkpoints_are_not_resumed(tmp_path, tokenizer, tiny_model_dir) -> None:

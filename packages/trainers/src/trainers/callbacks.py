@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
+from data_core.io import write_json
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +106,43 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True
         return control
+
+
+class LossCarryCallback(TrainerCallback):
+    """A resumed run reports the training loss of the whole run, not of its resumed steps only.
+
+    The Trainer averages the loss over the steps of the current `train()` call, so a run resumed
+    at step 200 of 300 reported the mean of steps 201-300 (and its card and metrics differed from
+    an uninterrupted run's). Each checkpoint keeps the loss summed so far (and the sum not yet
+    logged); a resume starts from those sums and divides by all the steps, which gives the same
+    float as an uninterrupted run: the same additions in the same order.
+    """
+
+    FILE = "loss_sums.json"
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.resume: str | None = None
+
+    def attach(self, trainer: Any, resume: str | None) -> None:
+        self.trainer, self.resume = trainer, resume
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = Path(self.resume) / self.FILE if self.resume else None
+        if self.trainer is None or saved is None or not saved.exists():
+            return
+        sums = json.loads(saved.read_text(encoding="utf-8"))
+        self.trainer._total_loss_scalar = sums["logged"]
+        self.trainer._tr_loss += sums["pending"]
+        self.trainer._initial_global_step = 0  # divide by every step of the run
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.trainer is None or not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        sums = {
+            "logged": self.trainer._total_loss_scalar,
+            "pending": self.trainer._tr_loss.item(),
+        }
+        if folder.is_dir():
+            write_json(folder / self.FILE, sums)

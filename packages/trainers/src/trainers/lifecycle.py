@@ -17,7 +17,7 @@ from typing import Any
 from transformers import Trainer, TrainerCallback
 
 from trainers.arguments import training_kwargs
-from trainers.callbacks import MlflowStepCallback, TimeBudgetCallback
+from trainers.callbacks import LossCarryCallback, MlflowStepCallback, TimeBudgetCallback
 from trainers.checkpoints import checkpoint_step, prepare_checkpoints
 from trainers.config import TrainConfig
 from trainers.model_dir import save_trained, set_chat_stop_tokens
@@ -67,8 +67,10 @@ def run_training(
     resume = prepare_checkpoints(job.checkpoints, job.fingerprint)
     budget = TimeBudgetCallback(cfg.max_time_s)
     arguments = training_kwargs(cfg, job.root, job.checkpoints)
-    trainer = make_trainer(arguments, [MlflowStepCallback(job.run), budget, *job.callbacks])
+    carry = LossCarryCallback()
+    trainer = make_trainer(arguments, [MlflowStepCallback(job.run), budget, carry, *job.callbacks])
     budget.attach(trainer)
+    carry.attach(trainer, resume)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
