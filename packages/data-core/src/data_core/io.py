@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from data_core.errors import FieldProblem, SourceError, problem_from_validation
 from data_core.schemas import Instruction, Message
 
 M = TypeVar("M", bound=BaseModel)
@@ -119,16 +120,33 @@ def records_to_frame(records: Iterable[BaseModel], model: type[M]) -> pl.DataFra
     return pl.DataFrame(rows, schema=polars_schema(model), orient="row")
 
 
-def frame_to_records(frame: pl.DataFrame, model: type[M]) -> list[M]:
-    """A DataFrame written by `records_to_frame` -> validated records."""
+def frame_to_records(frame: pl.DataFrame, model: type[M], source: str = "table") -> list[M]:
+    """A DataFrame written by `records_to_frame` -> validated records; a row that is not one is
+    a SourceError naming `source`, the row and the field."""
     json_fields = _json_fields(model)
     records = []
-    for row in frame.iter_rows(named=True):
-        for name in json_fields:
-            if row.get(name) is not None:
-                row[name] = json.loads(row[name])
-        records.append(model.model_validate(row))
+    for index, row in enumerate(frame.iter_rows(named=True)):
+        try:
+            for name in json_fields:
+                if row.get(name) is not None:
+                    row[name] = _json_cell(row[name], name)
+            records.append(model.model_validate(row))
+        except (ValidationError, FieldProblem) as exc:
+            problem = exc if isinstance(exc, FieldProblem) else problem_from_validation(exc)
+            raise SourceError(
+                f"{source}: row {index}: not a valid {model.__name__} record: "
+                f"field '{problem.field}': {problem.message}"
+            ) from None
     return records
+
+
+def _json_cell(value: Any, name: str) -> Any:
+    if not isinstance(value, str):
+        raise FieldProblem(name, f"expected JSON text, got {type(value).__name__}")
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise FieldProblem(name, f"not valid JSON ({exc})") from None
 
 
 def write_records(
@@ -142,8 +160,19 @@ def write_records(
 
 
 def read_records(path: str | os.PathLike[str], model: type[M]) -> list[M]:
-    """Read a Parquet file of records back into validated models."""
-    return frame_to_records(pl.read_parquet(path), model)
+    """Read a Parquet file of records back into validated models (SourceError if it is not)."""
+    try:
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
+    required = [n for n, f in model.model_fields.items() if f.is_required()]
+    missing = [n for n in required if n not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"{path}: not a valid {model.__name__} table: missing column(s) {missing} "
+            f"(has {frame.columns[:10]})"
+        )
+    return frame_to_records(frame, model, str(path))
 
 
 def instruction_to_chat(record: Instruction) -> dict[str, Any]:

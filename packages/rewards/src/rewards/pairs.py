@@ -21,7 +21,7 @@ from data_core.contamination import BenchmarkIndex, BenchmarkItem
 from data_core.errors import FieldProblem, QuarantineEntry, SourceError, problem_from_validation
 from data_core.readers import ReadResult
 from data_core.readers.fields import Context, field_value, record_key, text_field
-from data_core.readers.raw import RawRow, iter_json_document, iter_jsonl
+from data_core.readers.raw import RawRow, is_blank, iter_json_document, iter_jsonl
 from data_core.schemas import EvalItem, Message, Preference
 from data_core.screen import RULE_REASONS
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -180,6 +180,8 @@ def read_pairs(path: str | Path, fmt: str, name: str) -> ReadResult:
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path}: no such file (pair source {name!r})")
+    if is_blank(path):
+        raise SourceError(f"{path}: empty file, no pairs (pair source {name!r})")
     rows = iter_jsonl(path) if path.suffix in (".jsonl", ".ndjson") else iter_json_document(path)
     result, first_line = ReadResult(), {}
 
@@ -193,7 +195,7 @@ def read_pairs(path: str | Path, fmt: str, name: str) -> ReadResult:
 
     for row in rows:
         if row.problem is not None:
-            quarantine(row, row.problem, None)
+            quarantine(row, row.problem, row.field)
             continue
         if not isinstance(row.value, dict):
             quarantine(row, f"expected a JSON object, got {type(row.value).__name__}", None)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from data_core.errors import FieldProblem, QuarantineEntry, SourceError, problem_from_validation
 from data_core.readers import benchmarks, instructions
 from data_core.readers.fields import Context
-from data_core.readers.raw import RawRow, iter_csv, iter_json_document, iter_jsonl
+from data_core.readers.raw import RawRow, is_blank, iter_csv, iter_json_document, iter_jsonl
 from data_core.schemas import EvalItem
 
 Parser = Callable[[Any, Context], BaseModel]
@@ -110,6 +110,8 @@ def read_source(
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: no such file (source {name!r})")
+    if is_blank(path):
+        raise SourceError(f"{path}: empty file, no records (source {name!r})")
     spec = FORMATS[fmt]
     options = dict(options or {})
     if fmt == "mmlu_csv":
@@ -131,7 +133,7 @@ def read_source(
 
     for row in _rows(path, fmt, options):
         if row.problem is not None:
-            quarantine(row, row.problem, None)
+            quarantine(row, row.problem, row.field)
             continue
         if keep_keys is not None and row.key not in keep_keys:
             continue  # outside the requested split: not part of this source at all
