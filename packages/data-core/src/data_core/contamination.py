@@ -24,7 +24,7 @@ import numpy as np
 
 from data_core.config import DecontaminateConfig
 from data_core.key_scan import KeyTable, key_arrays
-from data_core.ngrams import WindowHasher, tokenize, words
+from data_core.ngrams import Tokenized, WindowHasher, tokenize, words
 from data_core.schemas import EvalItem
 
 RULES = ("ngram", "stem", "stem_answer", "stem_options")  # priority order when several match
@@ -52,10 +52,6 @@ class BenchmarkItem:
     answer: str = ""  # the gold option's text
     label: str = ""  # the gold option's letter
 
-    @property
-    def full_text(self) -> str:
-        return self.text
-
     @classmethod
     def of(cls, item: EvalItem, context_tasks: Sequence[str] = ()) -> BenchmarkItem:
         stem = item.question.strip()
@@ -63,6 +59,17 @@ class BenchmarkItem:
             stem = stem.rsplit("\n", 1)[-1]
         options = tuple(item.options.values())
         return cls(item.id, item.full_text, stem, options, item.options[item.answer], item.answer)
+
+
+def _text_windows(
+    tokens: Tokenized, n: int
+) -> tuple[WindowHasher, np.ndarray, np.ndarray, np.ndarray]:
+    """(hasher, start word, text index, hash) of every n-word window inside one text."""
+    hasher = WindowHasher(tokens)
+    windows = hasher.windows(n)
+    owners = hasher.owners(np.arange(len(windows)), n)
+    starts = np.flatnonzero(owners >= 0)
+    return hasher, starts, owners[starts], windows[starts]
 
 
 def _mix(hashes: np.ndarray, owners: np.ndarray) -> np.ndarray:
@@ -110,24 +117,15 @@ class BenchmarkIndex:
 
     def _ngram_entries(self, items: Sequence[BenchmarkItem]) -> tuple[np.ndarray, ...]:
         """Distinct (n-gram, item) pairs: item, start word, in the stem?, hash, first-2 hash."""
-        n = self.n
         tokens = tokenize([item.text for item in items])
-        hasher = WindowHasher(tokens)
-        windows = hasher.windows(n)
-        owners = hasher.owners(np.arange(len(windows)), n)
-        starts = np.flatnonzero(owners >= 0)
-        item, hashes = owners[starts], windows[starts]
-        firsts = hasher.windows(2)[starts] if n >= 2 else hashes
-        _, first = np.unique(_mix(hashes, item), return_index=True)
+        hasher, starts, owner, hashes = _text_windows(tokens, self.n)
+        firsts = hasher.windows(2)[starts] if self.n >= 2 else hashes
+        _, first = np.unique(_mix(hashes, owner), return_index=True)
         first.sort()
-        item, hashes, firsts, starts = item[first], hashes[first], firsts[first], starts[first]
-        stem_tokens = tokenize([item.stem for item in items])
-        stem_hasher = WindowHasher(stem_tokens)
-        stem_windows = stem_hasher.windows(n)
-        stem_owner = stem_hasher.owners(np.arange(len(stem_windows)), n)
-        keep = stem_owner >= 0
-        in_stem = np.isin(_mix(hashes, item), _mix(stem_windows[keep], stem_owner[keep]))
-        return item, starts - tokens.offsets[item], in_stem, hashes, firsts
+        owner, hashes, firsts, starts = owner[first], hashes[first], firsts[first], starts[first]
+        _, _, stem_owner, stem_hashes = _text_windows(tokenize([i.stem for i in items]), self.n)
+        in_stem = np.isin(_mix(hashes, owner), _mix(stem_hashes, stem_owner))
+        return owner, starts - tokens.offsets[owner], in_stem, hashes, firsts
 
     def _short_entries(
         self, items: Sequence[BenchmarkItem], stems: list[list[str]]

@@ -48,11 +48,18 @@ class Removal(BaseModel):
 
 
 def removal(
-    record: BaseModel, *, stage: str, kind: str, match: Match, task_of: dict[str, str]
+    record: BaseModel,
+    *,
+    stage: str,
+    kind: str,
+    match: Match,
+    task_of: dict[str, str],
+    record_id: str | None = None,
 ) -> Removal:
-    """The removal row of a record a benchmark match took out."""
+    """The removal row of a record a benchmark match took out (`record_id`: for records with no
+    `id` field of their own)."""
     return Removal(
-        id=str(getattr(record, "id", "")),
+        id=record_id if record_id is not None else str(getattr(record, "id", "")),
         stage=stage,
         kind=kind,
         reason=RULE_REASONS[match.rule],
@@ -76,9 +83,14 @@ class Screen:
         self.screened: Counter[str] = Counter()
 
     def split(
-        self, records: Sequence[R], text_of: Callable[[R], str], kind: str
+        self,
+        records: Sequence[R],
+        text_of: Callable[[R], str],
+        kind: str,
+        id_of: Callable[[R], str] | None = None,
     ) -> tuple[list[R], list[Removal]]:
-        """(records kept, removal rows) in input order; every record is kept or removed."""
+        """(records kept, removal rows) in input order; every record is kept or removed.
+        `id_of` names records that have no `id` field (a completion)."""
         self.screened[kind] += len(records)
         if self.index is None or not records:
             return list(records), []
@@ -88,9 +100,16 @@ class Screen:
             if match is None:
                 kept.append(record)
             else:
-                removed.append(
-                    removal(record, stage=self.stage, kind=kind, match=match, task_of=self.task_of)
+                rid = id_of(record) if id_of else None
+                row = removal(
+                    record,
+                    stage=self.stage,
+                    kind=kind,
+                    match=match,
+                    task_of=self.task_of,
+                    record_id=rid,
                 )
+                removed.append(row)
         return kept, removed
 
     def counts(self, removed: Sequence[Removal]) -> dict[str, Any]:

@@ -53,11 +53,7 @@ def screen_build(
     """Every synthesized instruction (all its text) and every panel completion, screened."""
     screen = Screen(eval_items, cfg, STAGE)
     kept_i, removed_i = screen.split(instructions, instruction_text, "instruction")
-    kept_c, removed_c = screen.split(completions, lambda c: c.text, "completion")
-    removed_c = [
-        r.model_copy(update={"id": completion_id(Completion.model_validate_json(r.record))})
-        for r in removed_c
-    ]
+    kept_c, removed_c = screen.split(completions, lambda c: c.text, "completion", completion_id)
     removed = removed_i + removed_c
     return Screened(kept_i, kept_c, removed, screen.counts(removed))
 
