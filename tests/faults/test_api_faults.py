@@ -226,11 +226,11 @@ def test_retry_after_is_capped_and_jitter_stays_in_its_band():
 
 
 def test_the_server_stops_by_itself_when_idle():
-    with FakeOpenAIServer(idle_timeout_s=0.4) as server:
-        body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-        for _ in range(4):  # a request every 0.2 s keeps it alive past its idle timeout
-            assert httpx.post(f"{server.base_url}/chat/completions", json=body).status_code == 200
-            time.sleep(0.2)
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    with FakeOpenAIServer(idle_timeout_s=1.0) as server, httpx.Client() as client:
+        for _ in range(6):  # a request every 0.25 s keeps it alive past its idle timeout
+            assert client.post(f"{server.base_url}/chat/completions", json=body).status_code == 200
+            time.sleep(0.25)
         assert not server.stopped.is_set()
         assert server.wait_stopped(5.0), "the idle server did not stop by itself"
         assert refuses(server.port)
