@@ -38,7 +38,7 @@ REASON = {
     "timeout": r"Timeout",
     "drop": r"APIConnectionError",
     "truncated": r"APIConnectionError",
-    "malformed": r"JSONDecodeError|MalformedResponse",
+    "malformed": r"MalformedResponse: body is not a completion",
     "no_choices": r"MalformedResponse: no choices",
 }
 
