@@ -1,9 +1,9 @@
 """params.yaml `security:`: what the process may trust when it loads models (off by default).
 
-Every model loader asks `trust_remote_code()`; the stage entrypoint (and the eval command) call
-`configure(root)` once, so one key reaches every loader without threading it through each stage's
-config. The section is deliberately not a DVC param of any stage: it decides whether a load may
-run a model's own Python code, not what a stage computes (the weights and the code are inputs).
+Every model loader asks `trust_remote_code()`; the stage entrypoint and the evals runner (so
+`ultramedical-eval` too) call `configure(root)`, so one key reaches every loader without threading
+it through each stage's config. The section is deliberately not a DVC param of any stage: it
+decides whether a load may run a model's own Python code, not what a stage computes.
 """
 
 from __future__ import annotations

@@ -235,7 +235,6 @@ def _report(cfg, result, args: argparse.Namespace, seconds: float) -> dict[str, 
 
 def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
     """Build the config, run the evaluate stage's runner, print the table, write the outputs."""
-    from data_core import security
     from data_core.io import write_json
     from rich.console import Console
 
@@ -244,7 +243,6 @@ def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ultramedical-eval-") as tmp:
         cfg, root, output = build_config(args, fail, Path(tmp))
-        security.configure(root)  # the project's `security:` (remote code) for the loaders
         t0 = time.perf_counter()
         # the stage prunes its cache; a one-off run sharing that cache must not
         result = evaluate(cfg, root, prune=False)
