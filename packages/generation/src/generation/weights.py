@@ -17,8 +17,8 @@ from generation.errors import GenerationError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CONVERT = (
-    "convert it with `model.save_pretrained(dir, safe_serialization=True)` "
-    "in an environment you trust, or use the model's safetensors release"
+    "re-save it with `model.save_pretrained(dir)` (transformers writes safetensors) in an "
+    "environment you trust, or use the model's safetensors release"
 )
 
 
