@@ -43,24 +43,55 @@ def shape(model: Any) -> dict[str, Any]:
     }
 
 
+def _new_model(cfg: Any, tokenizer: Any, seed: int) -> tuple[Any, str]:
+    """The pipeline's builder, trainers.pretrain.new_model; where trainers does not import (the
+    lent GPU machine's eval bundle has no polars, which trainers -> data_core.io imports), the
+    same Llama-3 config through transformers, saying so."""
+    from trainers.model_dir import set_chat_stop_tokens
+
+    try:
+        from trainers.pretrain import new_model
+    except ImportError as exc:
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        torch.manual_seed(seed)
+        fields = cfg.model_dump(exclude={"base_path", "attn_implementation"})
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **fields,
+        )
+        config._attn_implementation = cfg.attn_implementation
+        model = LlamaForCausalLM(config)
+        set_chat_stop_tokens(model, tokenizer)
+        return model, f"transformers.LlamaConfig (trainers.pretrain: {exc})"
+    return new_model(cfg, tokenizer, seed), "trainers.pretrain.new_model"
+
+
 def build_model(size: str, tokenizer_dir: Path, out_dir: Path, device: str, seed: int = 0) -> dict:
     """Random-init the `size` model on `device` (fast on a GPU), save it bf16 there, fp32 on CPU."""
     import torch
     from trainers.config import ModelConfig
     from trainers.model_dir import save_model_dir
-    from trainers.pretrain import new_model
     from transformers import AutoTokenizer
 
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     cfg = ModelConfig(**SIZES[size], max_position_embeddings=4096, attn_implementation="sdpa")
     with torch.device(device):
-        model = new_model(cfg, tokenizer, seed)
+        model, builder = _new_model(cfg, tokenizer, seed)
     if device.startswith("cuda"):
         model = model.to(torch.bfloat16)
-    save_model_dir(model, tokenizer, out_dir)
+    save_model_dir(model, tokenizer, out_dir)  # trainers.model_dir: the pipeline's atomic save
     info = {"source": f"random init, size {size}, tokenizer {tokenizer_dir}"} | shape(model)
-    return info | {"dtype": str(model.dtype), "build_s": round(time.perf_counter() - start, 1)}
+    return info | {
+        "builder": builder,
+        "dtype": str(model.dtype),
+        "build_s": round(time.perf_counter() - start, 1),
+    }
 
 
 def describe_model(model_dir: Path) -> dict:

@@ -135,6 +135,7 @@ def _train(phase: str, spec: dict, cfg: Any, tokenizer: Any, factory: Any, attn_
     def make_trainer(arguments: dict[str, Any], callbacks: list[Any]) -> Any:
         trainer = factory(arguments, callbacks)
         counter["c"] = trainer.data_collator = CountingCollator(trainer.data_collator)
+        counter["dtype"] = str(next(trainer.model.parameters()).dtype)
         return trainer
 
     job = TrainingJob(
@@ -155,6 +156,7 @@ def _train(phase: str, spec: dict, cfg: Any, tokenizer: Any, factory: Any, attn_
     peak = spec["env"]["peak_bf16_flops"]
     figures |= {
         "train_loss": result.metrics.get("train_loss"),
+        "param_dtype": counter["dtype"],  # as the project loads it (bf16 autocast either way)
         "flops_per_token": per_token,
         "mfu": hardware.mfu(figures["tokens_per_s"], per_token, peak),
         "mfu_6n": hardware.mfu(figures["tokens_per_s"], (6 + 2 * attn_extra) * n, peak),

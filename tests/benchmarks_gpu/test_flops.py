@@ -1,6 +1,9 @@
 """The MFU arithmetic of benchmarks/gpu: the FLOPs formula against torch's own FLOP counter on a
 real Llama, the peak-rate table, and how step timings become tokens/s."""
 
+import json
+import sys
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -102,3 +105,31 @@ def test_throughput_leaves_out_the_warmup_steps():
     assert out["context"] == pytest.approx((2 * 300**2 + 400**2) / 1000)
     with pytest.raises(RuntimeError, match="need at least 2"):
         throughput([1.0], [[5]], accumulation=1)
+
+
+def test_fallback_builder_makes_the_pipelines_model(tmp_path, monkeypatch):
+    """Where trainers.pretrain cannot import (no polars on the lent GPU machine), the model
+    built through transformers is the one trainers.pretrain.new_model builds: same config and
+    weights."""
+    from safetensors.torch import load_file
+
+    from benchmarks.gpu.model_setup import build_model
+    from tests.fixtures.tiny_models import make_tiny_model
+
+    tok = make_tiny_model(tmp_path / "tok", ["a b c d e f g"] * 20, vocab_size=300, hidden_size=16)
+    project = build_model("tiny", tok, tmp_path / "project", "cpu", seed=3)
+    monkeypatch.setitem(sys.modules, "trainers.pretrain", None)  # import now raises ImportError
+    fallback = build_model("tiny", tok, tmp_path / "fallback", "cpu", seed=3)
+    assert project["builder"] == "trainers.pretrain.new_model"
+    assert fallback["builder"].startswith("transformers.LlamaConfig")
+    a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("project", "fallback"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    configs = [
+        json.loads((tmp_path / d / "config.json").read_text()) for d in ("project", "fallback")
+    ]
+    assert configs[0] == configs[1]
+    gen = [
+        json.loads((tmp_path / d / "generation_config.json").read_text())
+        for d in ("project", "fallback")
+    ]
+    assert gen[0] == gen[1]
