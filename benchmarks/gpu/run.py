@@ -27,11 +27,11 @@ MODES: dict[str, dict[str, Any]] = {
     "full": {"sft_steps": 30, "sft_batch": 8, "sft_max_length": 2048, "sft_budget_s": 90,
              "dpo_steps": 20, "dpo_batch": 8, "dpo_max_length": 1024, "dpo_budget_s": 90,
              "gen_prompts": 128, "gen_max_tokens": 128, "gen_batch": 32, "eval_items": 300,
-             "deadline_s": 540},
-    "quick": {"sft_steps": 12, "sft_batch": 8, "sft_max_length": 2048, "sft_budget_s": 30,
-              "dpo_steps": 8, "dpo_batch": 8, "dpo_max_length": 1024, "dpo_budget_s": 30,
+             "deadline_s": 480},
+    "quick": {"sft_steps": 12, "sft_batch": 8, "sft_max_length": 2048, "sft_budget_s": 25,
+              "dpo_steps": 8, "dpo_batch": 8, "dpo_max_length": 1024, "dpo_budget_s": 25,
               "gen_prompts": 64, "gen_max_tokens": 64, "gen_batch": 32, "eval_items": 100,
-              "deadline_s": 200},
+              "deadline_s": 240},
 }  # fmt: skip
 # the time box of each part beyond its training budget: imports, model load and save
 OVERHEAD_S = {"model": 120, "sft": 90, "dpo": 90, "hf_generate": 120, "vllm_generate": 180,
@@ -101,13 +101,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu-bench-"))
     spec = make_spec(args, work, device)
     spec["env"] = env = hardware.environment(device)
-    result: dict[str, Any] = {"environment": env, "settings": dict(spec), "parts": {}}
+    result: dict[str, Any] = {
+        "environment": env,
+        "settings": {k: v for k, v in spec.items() if k != "env"},
+        "parts": {},
+    }
     deadline = time.monotonic() + spec["deadline_s"]
-    names = [n for n in parts.PARTS if not args.only or n in args.only or n == "model"]
-    for name in names:
+    for name in parts.PARTS:
         left = deadline - time.monotonic()
         reason = parts.why_not(name, device)
-        if name == "model" and args.model:
+        if args.only and name not in (*args.only, "model"):
+            outcome = {
+                "status": "skipped",
+                "reason": f"not selected (--only {' '.join(args.only)})",
+            }
+        elif name == "model" and args.model:
             outcome = {"status": "ok", "reason": None} | _describe(args.model)
         elif name != "model" and result["parts"]["model"]["status"] != "ok":
             outcome = {"status": "skipped", "reason": "no model: the model part did not finish"}
