@@ -21,11 +21,13 @@ def _requests(spec: dict[str, Any]) -> list[Any]:
     return [Request(messages=m, sampling=sampling) for m in chat_prompts(items)]
 
 
-def _timed(generator: Any, requests: list[Any]) -> dict[str, Any]:
-    """One short warm-up request, then the whole list; generated tokens per second."""
+def _timed(generator: Any, requests: list[Any], warm: int) -> dict[str, Any]:
+    """A short warm-up on the first `warm` prompts (a full batch's shapes), then the whole list;
+    generated tokens per second."""
     from generation.interface import Request, Sampling
 
-    generator.generate([Request(messages=requests[0].messages, sampling=Sampling(0.0, 1.0, 4))])
+    short = Sampling(temperature=0.0, top_p=1.0, max_tokens=4)
+    generator.generate([Request(messages=r.messages, sampling=short) for r in requests[:warm]])
     hardware.reset_peak_memory()
     start = time.perf_counter()
     outputs = generator.generate(requests)
@@ -50,7 +52,7 @@ def run_hf_generate(spec: dict[str, Any]) -> dict[str, Any]:
     dtype = "bfloat16" if spec["device"].startswith("cuda") else "float32"
     generator = HFGenerator(spec["model_dir"], spec["gen_batch"], spec["device"], dtype)
     load_s = time.perf_counter() - start
-    return _timed(generator, requests) | {
+    return _timed(generator, requests, spec["gen_batch"]) | {
         "load_s": round(load_s, 1),
         "batch_size": spec["gen_batch"],
         "dtype": dtype,
@@ -66,6 +68,9 @@ def run_vllm_generate(spec: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - start
     try:
         # vLLM holds 85% of the GPU whatever it uses: its peak is its reservation, not its need
-        return _timed(generator, requests) | {"load_s": round(load_s, 1), "peak_memory_gb": None}
+        return _timed(generator, requests, spec["gen_batch"]) | {
+            "load_s": round(load_s, 1),
+            "peak_memory_gb": None,
+        }
     finally:
         generator.close()

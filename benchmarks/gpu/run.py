@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -137,6 +138,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["parts"][name] = outcome
         result["derived"] = report.derive(result["parts"], env["gpu"])
         report.write_json(args.out, result)
+    if not args.work:  # the models (~2 GB each at 1B) go; the parts' logs stay for the JSON
+        for entry in work.iterdir():
+            if entry.is_dir() and entry.name != "logs":
+                shutil.rmtree(entry, ignore_errors=True)
     return result
 
 
