@@ -82,3 +82,29 @@ def test_vllm_backend_says_what_to_install():
             VllmBackend("big", "/nonexistent")
     else:
         pytest.skip("vllm is installed here; the missing-extra message cannot be exercised")
+
+
+def test_answers_are_kept_one_by_one_so_a_rerun_asks_the_server_nothing(tmp_path):
+    seen = []
+    cache = tmp_path / "responses.sqlite"
+    first = OpenAIBackend(
+        "srv",
+        "m",
+        base_url="http://fake/v1",
+        api_key_env=None,
+        transport=_server(seen),
+        responses=cache,
+    )
+    config = GenerationConfig(max_new_tokens=8, temperature=0.7, n=2)
+    assert first.generate(["Q1", "Q2"], config) == [["The answer is A", "The answer is B"]] * 2
+    assert len(seen) == 4
+    again = OpenAIBackend(
+        "srv",
+        "m",
+        base_url="http://fake/v1",
+        api_key_env=None,
+        transport=_server(seen),
+        responses=cache,
+    )
+    assert again.generate(["Q1", "Q2", "Q3"], config)[0] == ["The answer is A", "The answer is B"]
+    assert len(seen) == 6  # only Q3's two samples reached the server

@@ -7,10 +7,19 @@ import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from generation import CachedGenerator, GenerationError, Request, ResponseCache, Sampling
+from generation import (
+    CachedGenerator,
+    Failure,
+    GenerationError,
+    Request,
+    ResponseCache,
+    Sampling,
+    UnansweredRequests,
+)
 from generation.openai_client import OpenAIGenerator
 
 from tests.fixtures.openai_responses import echoed_completion
@@ -152,7 +161,7 @@ def test_retries_429_500_timeouts_and_malformed_json(server, monkeypatch, caplog
 def test_gives_up_with_a_clear_error(server, monkeypatch):
     backend = _backend(server, monkeypatch, max_retries=2)
     with pytest.raises(
-        GenerationError, match="gave up after 3 attempts: InternalServerError"
+        UnansweredRequests, match="after 3 attempts: HTTP 500 InternalServerError"
     ) as err:
         backend.generate([_req("always:1")])
     assert SECRET not in str(err.value)
@@ -209,3 +218,24 @@ def test_loglikelihood_retries_a_5xx_and_reads_echoed_logprobs(monkeypatch):
     ]
     assert client.stats["retries"] == 3 and client.stats["prompt_tokens"] == 9
     assert client.stats["cost_usd_micro"] == 9000
+
+
+def test_concurrency_bound_is_shared_by_every_call_of_a_generator(server, monkeypatch):
+    backend = _backend(server, monkeypatch, concurrency=2)
+    with ThreadPoolExecutor(3) as pool:  # three stage threads asking at once
+        outs = list(
+            pool.map(
+                lambda k: backend.generate([_req(f"wait:{k}-{i}") for i in range(4)]), range(3)
+            )
+        )
+    backend.close()
+    assert [len(o) for o in outs] == [4, 4, 4]
+    assert server.max_inflight == 2  # reached, never exceeded across the three calls
+
+
+def test_each_response_is_handed_over_as_it_arrives(server, monkeypatch):
+    backend = _backend(server, monkeypatch, concurrency=4, max_retries=0)
+    results = dict(backend.stream([_req("wait:a"), _req("always:b"), _req("ok:c")]))
+    assert results[0].text.startswith("echo wait:a") and results[2].text.startswith("echo ok:c")
+    assert results[1] == Failure("HTTP 500 InternalServerError", 1)  # reported, batch kept
+    assert backend.stats["failed"] == 1

@@ -1,11 +1,19 @@
 """Score parsing, answer extraction, position-swapped judging and verification."""
 
+import random
 import re
 
 import pytest
 from data_core.schemas import Completion, Instruction, Message
 from generation import Generation, Generator
-from synth.judge import agreement, judge, parse_listwise, swapped_scores, verify
+from synth.judge import (
+    agreement,
+    judge,
+    parse_listwise,
+    swapped_requests,
+    swapped_scores,
+    verify,
+)
 from synth.parse import extract_letter, parse_labeled, parse_score
 
 
@@ -124,12 +132,15 @@ class BiasedJudge(Generator):
         return out
 
 
-def test_position_swap_cancels_a_first_position_bias():
-    import random
+def _judged(backend, texts):
+    passes, requests = swapped_requests(_mc(), texts, random.Random(0), 0)
+    return swapped_scores(passes, backend.generate(requests), len(texts))
 
+
+def test_position_swap_cancels_a_first_position_bias():
     texts = ["answer with quality 3", "answer with quality 5", "answer with quality 7"]
     judge_ = BiasedJudge(first_bonus=4)
-    first, second, why = swapped_scores(judge_, _mc(), texts, random.Random(0), 0)
+    first, second, why = _judged(judge_, texts)
     assert why == ""
     # The two passes show the responses in reverse order of each other.
     shown = [re.findall(r"quality (\d)", p) for p in judge_.prompts]
@@ -139,7 +150,7 @@ def test_position_swap_cancels_a_first_position_bias():
     assert sorted(averaged) == averaged  # true order 3 < 5 < 7 survives
     assert sum(averaged) == pytest.approx(3 + 5 + 7 + 4)
     unbiased = BiasedJudge(first_bonus=0)
-    f2, s2, _ = swapped_scores(unbiased, _mc(), texts, random.Random(0), 0)
+    f2, s2, _ = _judged(unbiased, texts)
     assert agreement(f2, s2) == 1.0
     assert agreement([9, 5, 7], [3, 5, 7]) == pytest.approx(1 / 3)
 

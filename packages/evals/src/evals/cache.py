@@ -120,6 +120,10 @@ class UnitCache:
             pl.DataFrame(rows, infer_schema_length=None).write_parquet(tmp)
         self.used.add(path)
 
+    def responses_path(self) -> Path | None:
+        """Where API responses are kept one by one inside a unit (only API backends write it)."""
+        return self.directory / "responses.sqlite" if self.directory is not None else None
+
     def prune(self) -> int:
         """After a complete run: drop units this run did not use (old weights, old params)."""
         if self.directory is None or not self.directory.exists():

@@ -187,6 +187,7 @@ def evaluate(cfg: EvaluateConfig, root: Path, *, prune: bool = True) -> EvalResu
                         batch_tokens=cfg.batch_tokens,
                         device=cfg.device,
                         max_length=cfg.max_length,
+                        responses=cache.responses_path(),
                     )
                 mode = run.chat_template or model.chat_template or cfg.chat_template
                 chat_pref = chat_prefs[mode]

@@ -4,10 +4,11 @@ can) over an OpenAI-compatible server, a transformers model or a vLLM engine.
 Heavy clients load lazily: `generation.openai_client`, `generation.hf`, `generation.vllm_engine`.
 """
 
-from generation.cache import CachedGenerator, ResponseCache
-from generation.errors import GenerationError, MalformedResponse
+from generation.cache import FAILED, CachedGenerator, ResponseCache
+from generation.errors import GenerationError, MalformedResponse, UnansweredRequests
 from generation.fingerprint import model_fingerprint
 from generation.interface import (
+    Failure,
     Generation,
     Generator,
     LoglikRequest,
@@ -20,9 +21,11 @@ from generation.interface import (
 from generation.templates import FALLBACK_CHAT_TEMPLATE, LLAMA3_CHAT_TEMPLATE
 
 __all__ = [
+    "FAILED",
     "FALLBACK_CHAT_TEMPLATE",
     "LLAMA3_CHAT_TEMPLATE",
     "CachedGenerator",
+    "Failure",
     "Generation",
     "GenerationError",
     "Generator",
@@ -32,6 +35,7 @@ __all__ = [
     "Request",
     "ResponseCache",
     "Sampling",
+    "UnansweredRequests",
     "as_messages",
     "model_fingerprint",
     "request_key",

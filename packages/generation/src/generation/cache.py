@@ -1,20 +1,25 @@
-"""Crash-safe response cache: SQLite in WAL mode, one committed row per response."""
+"""Crash-safe response cache: SQLite in WAL mode, one committed row per response as it arrives,
+and a record of the requests that failed, so that a re-run asks only for what is missing."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from generation.interface import Generation, Generator, Request, request_key
+from generation.errors import UnansweredRequests
+from generation.interface import Failure, Generation, Generator, Request, request_key
+
+FAILED = "failed"  # finish_reason of a request that failed within the backend's failure budget
 
 
 class ResponseCache:
     """Maps request keys to responses; a row is durable as soon as `put` returns.
 
     Autocommit plus WAL means a kill -9 at any instant leaves every finished response on disk and
-    no partial row, so a re-run regenerates only what is missing.
+    no partial row. Failed requests sit in `failures` (key, reason, attempts) until answered.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -26,6 +31,10 @@ class ResponseCache:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, backend TEXT, "
             "model TEXT, payload TEXT NOT NULL, created REAL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, backend TEXT, "
+            "model TEXT, reason TEXT NOT NULL, attempts INTEGER, runs INTEGER, created REAL)"
         )
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
@@ -41,11 +50,26 @@ class ResponseCache:
         return found
 
     def put(self, key: str, backend: str, model: str, generation: Generation) -> None:
-        """Store one response (its own transaction)."""
+        """Store one response (its own transaction); it is no longer a failure."""
         self._db.execute(
             "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)",
             (key, backend, model, generation.to_json(), time.time()),
         )
+        self._db.execute("DELETE FROM failures WHERE key = ?", (key,))
+
+    def put_failure(self, key: str, backend: str, model: str, failure: Failure) -> None:
+        """Record why a request failed (`runs` counts the runs it failed in)."""
+        self._db.execute(
+            "INSERT INTO failures VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+            "reason = excluded.reason, attempts = excluded.attempts, runs = runs + 1, "
+            "created = excluded.created",
+            (key, backend, model, failure.reason, failure.attempts, time.time()),
+        )
+
+    def failures(self) -> dict[str, Failure]:
+        """Every request recorded as failed and not answered since."""
+        rows = self._db.execute("SELECT key, reason, attempts FROM failures ORDER BY key")
+        return {key: Failure(reason, attempts) for key, reason, attempts in rows}
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -56,27 +80,60 @@ class ResponseCache:
 
 
 class CachedGenerator(Generator):
-    """Wraps a backend: hits come from the cache, misses are generated then stored one by one."""
+    """Wraps a backend: hits come from the cache, misses are generated and each stored as it
+    arrives. A failed request is recorded and never drops the others; past `max_failures` failed
+    requests in this run, `generate` raises `UnansweredRequests` naming them once its batch is
+    done. Within the budget a failed request comes back as empty text, finish_reason "failed".
+    """
 
-    def __init__(self, inner: Generator, cache: ResponseCache) -> None:
+    def __init__(self, inner: Generator, cache: ResponseCache, max_failures: int = 0) -> None:
         super().__init__(inner.model)
-        self.inner, self.cache = inner, cache
+        self.inner, self.cache, self.max_failures = inner, cache, max_failures
         self.kind = inner.kind
+        self.failed: dict[str, Failure] = {}  # this run's failures, by request key
 
-    def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        """Serve from cache where possible; only misses reach the wrapped generator."""
+    def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation | Failure]]:
+        """Cache hits first, then each fresh response (committed) or failure (recorded)."""
         keys = [request_key(self.inner.kind, self.inner.model, r) for r in requests]
         hits = self.cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in hits]
         self.stats["cache_hits"] += len(requests) - len(missing)
         self.stats["cache_misses"] += len(missing)
-        results: dict[int, Generation] = {}
-        if missing:
-            fresh = self.inner.generate([requests[i] for i in missing])
-            for i, generation in zip(missing, fresh, strict=True):
-                self.cache.put(keys[i], self.inner.kind, self.inner.model, generation)
-                results[i] = generation
-        return [hits[k] if k in hits else results[i] for i, k in enumerate(keys)]
+        for i, key in enumerate(keys):
+            if key in hits:
+                yield i, hits[key]
+        for j, result in self.inner.stream([requests[i] for i in missing]):
+            i = missing[j]
+            if isinstance(result, Failure):
+                self.cache.put_failure(keys[i], self.inner.kind, self.inner.model, result)
+                self.failed[keys[i]] = result
+                self.stats["failed"] += 1
+            else:
+                self.cache.put(keys[i], self.inner.kind, self.inner.model, result)
+            yield i, result
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        """One Generation per request, in order; see the class for failures."""
+        results = dict(self.stream(requests))
+        if len(self.failed) > self.max_failures:
+            raise UnansweredRequests(self.failure_summary())
+        return [
+            Generation("", FAILED) if isinstance(r, Failure) else r
+            for r in (results[i] for i in range(len(requests)))
+        ]
+
+    def failure_summary(self) -> str:
+        """One line: how many failed, why, which keys, and what a re-run does."""
+        reasons = Counter(f.reason for f in self.failed.values())
+        why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+        keys = ", ".join(k[:12] for k in list(self.failed)[:5])
+        more = f" (+{len(self.failed) - 5} more)" if len(self.failed) > 5 else ""
+        return (
+            f"{self.kind} backend {self.model!r}: {len(self.failed)} request(s) failed after "
+            f"their retries (budget {self.max_failures}): {why}; keys {keys}{more}; recorded in "
+            f"{self.cache.path} (table failures). Answered requests are cached: re-run the "
+            "stage to retry only these."
+        )
 
     def close(self) -> None:
         """Close the wrapped generator and the cache."""

@@ -9,3 +9,10 @@ class GenerationError(DataCoreError):
 
 class MalformedResponse(GenerationError):
     """A server answered 200 with a body that is not a usable completion (retried)."""
+
+
+class UnansweredRequests(GenerationError):
+    """Requests that still failed after their retries, beyond the backend's failure budget.
+
+    Everything answered is already in the response cache, so a re-run asks only for these.
+    """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,11 @@ class HFGenerator(Generator):
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """Batches of `batch_size`, sorted by prompt length so that little padding is wasted."""
+        results = dict(self.stream(requests))
+        return [results[i] for i in range(len(requests))]
+
+    def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation]]:
+        """Each batch's responses as soon as it is decoded (the same batches as `generate`)."""
         prompts = [
             self.tokenizer.apply_chat_template(
                 r.messages, tokenize=False, add_generation_prompt=True
@@ -73,12 +78,10 @@ class HFGenerator(Generator):
             for r in requests
         ]
         order = sorted(range(len(requests)), key=lambda i: (len(prompts[i]), i))
-        results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             batch = self._batch([requests[i] for i in idx], [prompts[i] for i in idx])
-            results.update(zip(idx, batch, strict=True))
-        return [results[i] for i in range(len(requests))]
+            yield from zip(idx, batch, strict=True)
 
     def _batch(self, requests: list[Request], prompts: list[str]) -> list[Generation]:
         torch, first = self.torch, requests[0]

@@ -6,7 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,6 +62,14 @@ class Generation:
         return cls(**json.loads(payload), cached=True)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A request that got no usable response after its retries: why, and how many attempts."""
+
+    reason: str
+    attempts: int = 1
+
+
 def request_key(kind: str, model: str, request: Request) -> str:
     """sha256 of everything that determines a response: generator, model, prompt, sampling, seed.
 
@@ -87,6 +95,8 @@ class Generator(ABC):
     """
 
     kind: str = "base"
+    # Requests per `generate` call when `stream` walks a list: the unit a crash can lose.
+    stream_batch: int | None = 64
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -95,6 +105,17 @@ class Generator(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """One Generation per request, in order."""
+
+    def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation | Failure]]:
+        """(index, result) for every request as it is ready, in any order.
+
+        Local backends answer in batches of `stream_batch` through `generate` and raise what
+        fails (a retry would not fix it); API backends override this to yield each response as
+        it arrives and a `Failure` for a request that exhausted its retries.
+        """
+        size = self.stream_batch or max(len(requests), 1)
+        for lo in range(0, len(requests), size):
+            yield from enumerate(self.generate(requests[lo : lo + size]), start=lo)
 
     def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
         """Per request, (log-prob, is-greedy) of every continuation after the context."""

@@ -4,31 +4,29 @@ concurrency, tenacity retries on transient failures, token and cost accounting."
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
 import openai
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from generation.errors import GenerationError, MalformedResponse
-from generation.interface import Generation, Generator, LoglikRequest, LoglikResult, Request
+from generation.async_pool import AsyncPool
+from generation.errors import GenerationError, MalformedResponse, UnansweredRequests
+from generation.interface import (
+    Failure,
+    Generation,
+    Generator,
+    LoglikRequest,
+    LoglikResult,
+    Request,
+)
+from generation.retry_policy import RETRYABLE, backoff_seconds, describe
 from generation.tracing import batch_span, call_span, usage_attributes
 
-# Transient failures only: a 4xx (bad request, unsupported echo) will not get better by retrying.
-RETRYABLE = (
-    openai.RateLimitError,  # 429
-    openai.InternalServerError,  # 5xx
-    openai.APITimeoutError,
-    openai.APIConnectionError,
-    openai.APIResponseValidationError,
-    json.JSONDecodeError,
-    MalformedResponse,
-)
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -65,6 +63,8 @@ class OpenAIGenerator(Generator):
         *,
         require_key: bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        retry_jitter_s: float | None = None,
     ) -> None:
         super().__init__(model)
         required = base_url is None if require_key is None else require_key
@@ -73,79 +73,117 @@ class OpenAIGenerator(Generator):
         self.max_retries = max_retries
         self.prices = (price_prompt_per_1k, price_completion_per_1k)
         self.retry_wait = (retry_initial_s, retry_max_s)
-        self._transport = transport
+        self.retry_jitter_s = retry_initial_s if retry_jitter_s is None else retry_jitter_s
+        self._key_env, self._transport = api_key_env, transport
+        self._sleep = sleep or asyncio.sleep  # tests pass a fake clock
+        self._pool = AsyncPool(concurrency, self._client, f"openai-{model}")
 
     def __repr__(self) -> str:  # the key never appears in logs or tracebacks
         return f"OpenAIGenerator(model={self.model!r}, base_url={self.base_url!r})"
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        """Run the requests concurrently (at most `concurrency` in flight)."""
+        """Every request's response, in order; `UnansweredRequests` if any failed."""
+        results = dict(self.stream(requests))
+        failed = [r for r in results.values() if isinstance(r, Failure)]
+        if failed:
+            raise UnansweredRequests(
+                f"openai client ({self.model}): {len(failed)} of {len(requests)} request(s) "
+                f"failed, e.g. after {failed[0].attempts} attempts: {failed[0].reason}"
+            )
+        return [results[i] for i in range(len(requests))]  # type: ignore[misc]
+
+    def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation | Failure]]:
+        """Each response as it arrives; a request that exhausts its retries is a `Failure`."""
         with batch_span("openai.generate", self.model, self.base_url, len(requests)) as span:
             before = self.stats.copy()
-            out = asyncio.run(self._run_all(self._chat, list(requests)))
-            span.set(**self._spent(before))
-        return out
+            try:
+                yield from self._pool.each(self._with_retries(self._chat), list(requests))
+            finally:
+                span.set(**self._spent(before))
 
     def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
         """Needs a server echoing prompt logprobs on /completions (vLLM, TGI do; OpenAI doesn't)."""
         flat = [(ctx, cont) for ctx, conts in requests for cont in conts]
         with batch_span("openai.loglikelihood", self.model, self.base_url, len(flat)) as span:
             before = self.stats.copy()
-            scores = iter(asyncio.run(self._run_all(self._echo, flat)))
+            results = dict(self._pool.each(self._with_retries(self._echo), flat))
             span.set(**self._spent(before))
-        return [[next(scores) for _ in conts] for _, conts in requests]
+        failed = [r for r in results.values() if isinstance(r, Failure)]
+        if failed:
+            raise UnansweredRequests(
+                f"openai client ({self.model}): {len(failed)} log-likelihood request(s) failed "
+                f"e.g. after {failed[0].attempts} attempts: {failed[0].reason}"
+            )
+        scores = iter(results[i] for i in range(len(flat)))
+        return [[next(scores) for _ in conts] for _, conts in requests]  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop the event loop thread and its HTTP client."""
+        self._pool.close()
 
     def _spent(self, before: Counter[str]) -> dict[str, float]:
         """What one batch cost: calls, retries, tokens, USD (the batch span's outputs)."""
         spent = self.stats - before
-        keys = ("calls", "retries", "prompt_tokens", "completion_tokens")
+        keys = ("calls", "retries", "failed", "prompt_tokens", "completion_tokens")
         return {k: spent[k] for k in keys} | {"cost_usd": spent["cost_usd_micro"] / 1e6}
 
-    async def _run_all(
-        self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]], items: list[T]
-    ) -> list[U]:
+    def _client(self) -> openai.AsyncOpenAI:
+        """Made on the pool's loop, where its connections live."""
         http = httpx.AsyncClient(transport=self._transport) if self._transport else None
-        client = openai.AsyncOpenAI(
+        return openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=self.timeout_s,
             max_retries=0,  # tenacity retries, with our own policy and accounting
             http_client=http,
         )
-        gate = asyncio.Semaphore(self.concurrency)
 
-        async def bounded(item: T) -> U:
-            async with gate:
-                return await self._retrying(call, client, item)
+    def _with_retries(
+        self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]]
+    ) -> Callable[[openai.AsyncOpenAI, T], Awaitable[U | Failure]]:
+        async def retried(client: openai.AsyncOpenAI, item: T) -> U | Failure:
+            return await self._retrying(call, client, item)
 
-        try:
-            return list(await asyncio.gather(*(bounded(i) for i in items)))
-        finally:
-            await client.close()
+        return retried
 
     async def _retrying(
         self, call: Callable[[openai.AsyncOpenAI, T], Awaitable[U]], client: Any, item: T
-    ) -> U:
-        initial, most = self.retry_wait
+    ) -> U | Failure:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(multiplier=initial, max=most, jitter=initial),
+            wait=self._backoff,
             retry=retry_if_exception(lambda exc: isinstance(exc, RETRYABLE)),
             before_sleep=lambda state: self.stats.update(["retries"]),
+            sleep=self._sleep,
             reraise=True,
         )
+        attempts = 0
         try:
             async for attempt in retrying:
                 with attempt:
+                    attempts += 1
                     return await call(client, item)
         except RETRYABLE as exc:
+            return self._failed(describe(exc), attempts)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            # Every other request would fail the same way: stop the stage, say where to look.
             raise GenerationError(
-                f"openai client ({self.model}): gave up after {self.max_retries + 1} attempts: "
-                f"{type(exc).__name__}"
+                f"openai client ({self.model}): HTTP {exc.status_code}: the server refused "
+                f"the key (check {self._key_env or 'the key variable'})"
             ) from None
-        except openai.APIStatusError as exc:
-            raise GenerationError(f"openai client ({self.model}): HTTP {exc.status_code}") from None
+        except openai.APIStatusError as exc:  # another 4xx: this request only
+            return self._failed(describe(exc), attempts)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, reason: str, attempts: int) -> Failure:
+        self.stats["failed"] += 1
+        return Failure(reason, attempts)
+
+    def _backoff(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        initial, most = self.retry_wait
+        return backoff_seconds(state.attempt_number, exc, initial, most, self.retry_jitter_s)
 
     async def _chat(self, client: openai.AsyncOpenAI, request: Request) -> Generation:
         sizes = {

@@ -12,14 +12,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
 PROVIDER = "openai-compatible"
+# Decided in the caller's thread and carried to the client's loop thread (see AsyncPool).
+TRACING: ContextVar[bool | None] = ContextVar("generation_tracing", default=None)
 
 
 def tracing_enabled() -> bool:
     """True inside an active MLflow run (mlflow already imported by the stage's tracking)."""
+    carried = TRACING.get()
+    if carried is not None:
+        return carried
     mlflow = sys.modules.get("mlflow")  # never import it here: that alone costs seconds
     return mlflow is not None and mlflow.active_run() is not None
 

@@ -42,6 +42,7 @@ class VllmGenerator(Generator):
     """`vllm.LLM` chat generation; each request carries its own seeded sampling params."""
 
     kind = "vllm"
+    stream_batch = None  # one engine call: vLLM schedules the whole list itself
 
     def __init__(
         self, path: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9

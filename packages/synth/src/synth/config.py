@@ -32,6 +32,9 @@ class BackendConfig(Strict):
     max_retries: int = Field(5, ge=0)
     retry_initial_s: float = Field(0.5, ge=0)  # exponential backoff with jitter
     retry_max_s: float = Field(20.0, ge=0)
+    # Requests allowed to fail after their retries before the stage stops (0: every response is
+    # needed). Within it a failed request reads as an empty response, which the stage drops.
+    max_failures: int = Field(0, ge=0)
     price_prompt_per_1k: float = Field(0.0, ge=0)
     price_completion_per_1k: float = Field(0.0, ge=0)
     tensor_parallel_size: int = Field(1, ge=1)  # vllm

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from data_core.schemas import Completion, Instruction, Judgement
-from generation import Generator, Request, Sampling
+from generation import Generation, Generator, Request, Sampling
 
 from synth.kb_teacher import option_scores
 from synth.knowledge_base import KnowledgeBase
@@ -130,10 +130,10 @@ def parse_listwise(text: str, n: int) -> tuple[list[float | None], str]:
     return scores, "; ".join(reasons)
 
 
-def swapped_scores(
-    backend: Generator, record: Instruction, texts: list[str], rng: random.Random, seed: int
-) -> tuple[list[float | None], list[float | None], str]:
-    """Judge twice: a random order, then its reverse; return both passes in original order."""
+def swapped_requests(
+    record: Instruction, texts: list[str], rng: random.Random, seed: int
+) -> tuple[list[list[int]], list[Request]]:
+    """Judge twice: a random order, then its reverse. The two orders and their requests."""
     order = list(range(len(texts)))
     rng.shuffle(order)
     passes = [order, order[::-1]]
@@ -146,12 +146,18 @@ def swapped_scores(
         )
         for p in passes
     ]
-    outputs = backend.generate(requests)
+    return passes, requests
+
+
+def swapped_scores(
+    passes: list[list[int]], outputs: Sequence[Generation], n: int
+) -> tuple[list[float | None], list[float | None], str]:
+    """Both passes' scores in the responses' original order, and why any failed to parse."""
     results: list[list[float | None]] = []
     reasons = []
     for perm, gen in zip(passes, outputs, strict=True):
-        by_position, why = parse_listwise(gen.text, len(texts))
-        original: list[float | None] = [None] * len(texts)
+        by_position, why = parse_listwise(gen.text, n)
+        original: list[float | None] = [None] * n
         for position, index in enumerate(perm):
             original[index] = by_position[position]
         results.append(original)
@@ -192,6 +198,8 @@ def judge(
     agreements: list[float] = []
     examples: list[str] = []  # why verdicts could not be parsed (kept out of numeric metrics)
     rng = random.Random(seed)
+    asked: list[tuple[str, Instruction, list[Completion], list[list[int]]]] = []
+    requests_all: list[Request] = []
     for pid in sorted(grouped):
         record, group = by_id.get(pid), grouped[pid]
         if record is None:
@@ -212,7 +220,14 @@ def judge(
                     )
                 )
             continue
-        first, second, why = swapped_scores(backend, record, [c.text for c in group], rng, seed)
+        passes, requests = swapped_requests(record, [c.text for c in group], rng, seed)
+        asked.append((pid, record, group, passes))
+        requests_all += requests
+    # Every prompt's two passes in one call: the backend keeps its concurrency bound busy and
+    # commits each verdict as it arrives.
+    outputs = backend.generate(requests_all) if backend is not None else []
+    for k, (pid, record, group, passes) in enumerate(asked):
+        first, second, why = swapped_scores(passes, outputs[2 * k : 2 * k + 2], len(group))
         if (a := agreement(first, second)) is not None:
             agreements.append(a)
         for c, s1, s2 in zip(group, first, second, strict=True):

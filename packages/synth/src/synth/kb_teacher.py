@@ -161,6 +161,7 @@ class KbTeacher(Generator):
     """Deterministic given the request (seed and sample included), like a seeded LLM."""
 
     kind = "kb"
+    stream_batch = 1  # each answer is computed alone, so each can be committed alone
 
     def __init__(
         self,

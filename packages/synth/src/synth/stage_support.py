@@ -3,6 +3,7 @@ the run stats that go to MLflow."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from synth.config import SynthConfig
 from synth.generators import make_generator
 from synth.knowledge_base import KnowledgeBase, load_kb
 
+log = logging.getLogger(__name__)
 KB_TABLES = ("interim.hpo_diseases", "interim.hpo_terms")  # params `paths:` names
 
 
@@ -38,8 +40,10 @@ def open_generator(
     paths: StagePaths, cfg: SynthConfig, name: str, stage: str, kb: KnowledgeBase | None
 ) -> CachedGenerator:
     """The named generator behind the stage's crash-safe response cache (paths `synth.cache`)."""
-    inner = make_generator(name, cfg.backends[name], paths.root, kb, cfg.answer_style)
-    return CachedGenerator(inner, ResponseCache(paths["synth.cache"] / f"{stage}.sqlite"))
+    backend = cfg.backends[name]
+    inner = make_generator(name, backend, paths.root, kb, cfg.answer_style)
+    cache = ResponseCache(paths["synth.cache"] / f"{stage}.sqlite")
+    return CachedGenerator(inner, cache, backend.max_failures)
 
 
 @contextmanager
@@ -50,6 +54,9 @@ def stage_generators(
     opened = {n: open_generator(paths, cfg, n, stage, kb) for n in names}
     try:
         yield opened
+        for generator in opened.values():
+            if generator.failed:  # within its budget, or the stage would have stopped
+                log.warning("%s", generator.failure_summary())
     finally:
         for generator in opened.values():
             generator.close()

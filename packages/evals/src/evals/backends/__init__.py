@@ -8,6 +8,7 @@ interface. Loading, clients, retries and the vLLM engine are the `generation` la
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -39,9 +40,17 @@ class Backend(Protocol):
 
 
 def load_backend(
-    spec: Any, *, batch_tokens: int = 16384, device: str = "auto", max_length: int | None = None
+    spec: Any,
+    *,
+    batch_tokens: int = 16384,
+    device: str = "auto",
+    max_length: int | None = None,
+    responses: Path | None = None,
 ) -> Backend:
-    """Build the backend named by a ModelSpec (`hf`, `vllm` or `openai`)."""
+    """Build the backend named by a ModelSpec (`hf`, `vllm` or `openai`).
+
+    `responses`: the API response cache (SQLite), so an interrupted unit re-asks nothing.
+    """
     if spec.backend == "hf":
         from evals.backends.hf import HFBackend
 
@@ -55,5 +64,9 @@ def load_backend(
     from evals.backends.openai_api import OpenAIBackend
 
     return OpenAIBackend(
-        spec.name, spec.model_id or spec.path, base_url=spec.base_url, api_key_env=spec.api_key_env
+        spec.name,
+        spec.model_id or spec.path,
+        base_url=spec.base_url,
+        api_key_env=spec.api_key_env,
+        responses=responses,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
-from generation import Request, Sampling
+from generation import CachedGenerator, Generator, Request, ResponseCache, Sampling
 from generation.openai_client import OpenAIGenerator
 
 from evals.backends import GenerationConfig
@@ -14,6 +16,8 @@ class OpenAIBackend:
 
     `api_key_env`: the variable holding the key (None: a local server without one); set but
     unset in the environment is an error. `transport`: an httpx transport (tests).
+    `responses`: a response cache (SQLite) that keeps each answer as it arrives, so a crash
+    mid-unit costs no paid call on the re-run.
     """
 
     def __init__(
@@ -24,6 +28,7 @@ class OpenAIBackend:
         base_url: str | None,
         api_key_env: str | None,
         transport: httpx.AsyncBaseTransport | None = None,
+        responses: Path | None = None,
     ) -> None:
         self.name, self.model = name, model
         # 4 tries, as before: a transient failure is retried, a 4xx is not
@@ -35,6 +40,9 @@ class OpenAIBackend:
             retry_initial_s=1.0,
             require_key=api_key_env is not None,
             transport=transport,
+        )
+        self.generator: Generator = (
+            CachedGenerator(self.client, ResponseCache(responses)) if responses else self.client
         )
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
@@ -55,5 +63,5 @@ class OpenAIBackend:
             for p in prompts
             for k in range(config.n)
         ]
-        texts = [g.text for g in self.client.generate(requests)]
+        texts = [g.text for g in self.generator.generate(requests)]
         return [texts[i * config.n : (i + 1) * config.n] for i in range(len(prompts))]
