@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 from data_core.io import write_records
 from data_core.schemas import Completion, Instruction, Passage
@@ -39,7 +40,6 @@ N_PASSAGES, N_SAMPLES = 24, 2  # synthesize: one request per passage; sample: 2 
 class Stage:
     name: str
     outputs: tuple[str, ...]  # params `paths:` names of the data the stage writes
-    requests: int  # teacher requests an uninterrupted run sends (found independently of runs)
 
     def files(self, root: Path) -> list[Path]:
         """The stage's outputs: its data tables and its metrics JSON."""
@@ -53,11 +53,22 @@ class Stage:
 
 
 STAGES = {
-    "synthesize": Stage("synthesize", ("synth.instructions", "synth.heldout_eval"), N_PASSAGES),
-    "sample": Stage("sample", ("synth.completions",), sum(KB_COUNTS.values()) * N_SAMPLES),
-    # one request per prompt and pass (two position-swapped passes)
-    "judge": Stage("judge", ("synth.judgements",), sum(KB_COUNTS.values()) * 2),
+    "synthesize": Stage("synthesize", ("synth.instructions", "synth.heldout_eval")),
+    "sample": Stage("sample", ("synth.completions",)),
+    "judge": Stage("judge", ("synth.judgements",)),
 }
+
+
+def expected_requests(root: Path, stage: Stage) -> int:
+    """The distinct teacher requests an uninterrupted run needs, counted from its inputs."""
+    if stage.name == "synthesize":
+        return pl.read_parquet(root / _path("clean.passages")).height  # one per text seed
+    if stage.name == "sample":
+        return pl.read_parquet(root / _path("synth.scored")).height * N_SAMPLES
+    # judge: two position-swapped passes per prompt; with two answers the passes are one and the
+    # same request when the answers are equal, and that request is asked once
+    texts = pl.read_parquet(root / _path("synth.completions")).group_by("prompt_id").agg("text")
+    return sum(1 if len(set(t)) == 1 else 2 for t in texts["text"].to_list())
 
 
 def _path(name: str) -> str:
@@ -142,15 +153,16 @@ def _completions(records: list[Instruction]) -> list[Completion]:
     return out
 
 
-def cached_rows(root: Path, stage: Stage) -> int:
-    """Responses committed to the stage's response cache (0 before the table exists)."""
+def cached_rows(root: Path, stage: Stage, table: str = "responses") -> int:
+    """Rows in a table of the stage's response cache: `responses` committed, or requests recorded
+    as `failures` (0 before the table exists)."""
     db = root / stage.cache
     if not db.exists():
         return 0
     try:
         conn = sqlite3.connect(db, timeout=5)
         try:
-            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.OperationalError:  # not created yet, or locked for a moment
@@ -163,6 +175,9 @@ def start(root: Path, stage: Stage, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "TQDM_DISABLE": "1",
+        # MLflow's tracing prices token usage from a model catalog it fetches from github.com
+        # (with retries: seconds per run offline); nothing here may leave 127.0.0.1.
+        "MLFLOW_MODEL_CATALOG_URI": "",
         KEY_ENV: "sk-fake-teacher-key",
     }
     with log.open("wb") as out:
