@@ -33,6 +33,9 @@ KEY_ENV = "FAKE_TEACHER_API_KEY"  # the teacher's key: only the environment hold
 SEED = 42
 KB_COUNTS = {"definition": 3, "diagnosis": 4, "phenotype": 3, "hierarchy": 2}
 HELDOUT = {"diagnosis": 3, "diagnosis_heldout": 2, "diagnosis_dev": 2, "definition": 2}
+# A slow teacher (every answer waits) that still keeps a run short: the kill points are counted
+# in answers, so neither its speed nor the machine's moves them.
+LATENCY_S = 0.02
 N_PASSAGES, N_SAMPLES = 24, 2  # synthesize: one request per passage; sample: 2 per instruction
 
 
@@ -213,7 +216,7 @@ def kill_at(root: Path, stage: Stage, answers: int, log: Path) -> FakeOpenAIServ
     """Run the stage until the teacher has answered `answers` more requests and the stage has
     committed them, then kill -9 it. Returns the (stopped) server with its counters."""
     before = cached_rows(root, stage)
-    with FakeOpenAIServer(reply=reply, pause_after=answers, latency_s=0.005) as server:
+    with FakeOpenAIServer(reply=reply, pause_after=answers, latency_s=LATENCY_S) as server:
         point_at(root, server.base_url)
         proc = start(root, stage, log)
         try:
@@ -238,7 +241,7 @@ def run_healthy(
     root: Path, stage: Stage, log: Path, **faults: Any
 ) -> tuple[FakeOpenAIServer, int, str]:
     """One run against a fresh server (optionally with `die_after` etc.): server, exit code, log."""
-    with FakeOpenAIServer(reply=reply, latency_s=0.005, **faults) as server:
+    with FakeOpenAIServer(reply=reply, latency_s=LATENCY_S, **faults) as server:
         point_at(root, server.base_url)
         code, output = finish(start(root, stage, log), log)
     return server, code, output
