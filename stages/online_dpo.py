@@ -9,6 +9,7 @@ from data_core.io import read_records
 from data_core.paths import stage_paths
 from data_core.schemas import Instruction, Preference
 from generation.hf import resolve_device
+from generation.weights import load_tokenizer
 from rewards.online import OnlineInputs, cached_hf_generators, train_online
 from rewards.online_config import parse, start_dir
 from rewards.online_pairs import prompt_pool
@@ -16,7 +17,6 @@ from rewards.online_screen import online_screen
 from rewards.scoring import RewardModel
 from trainers.preference import pair_rows
 from trainers.training_stage import TrainingStage
-from transformers import AutoTokenizer
 
 
 @stage_main
@@ -40,7 +40,7 @@ def main(root: Path) -> None:
     run = OnlineInputs(pool, inputs["start"], rm, policies, screen, paths["synth.online_removed"])
     stage = TrainingStage("online_dpo", paths, inputs, {"online_dpo": params["online_dpo"]} | rules)
     with stage.training(paths["models.online_dpo"]) as job:
-        tokenizer = AutoTokenizer.from_pretrained(inputs["start"])
+        tokenizer = load_tokenizer(inputs["start"])
         result = train_online(cfg, job, tokenizer, run, test, inputs["sft"])
         title = f"Online DPO model ({cfg.iterations} reward-model-guided rounds)"
         stage.publish(result, model="online_dpo", title=title, base=cfg.start_from)

@@ -10,10 +10,10 @@ from data_core.entrypoint import stage_main
 from data_core.io import read_records
 from data_core.paths import stage_paths
 from data_core.schemas import Preference
+from generation.weights import load_tokenizer
 from trainers.config import LOSSES, parse
 from trainers.preference import pair_rows, train_preference
 from trainers.training_stage import TrainingStage
-from transformers import AutoTokenizer
 
 
 @stage_main(choices={"loss": LOSSES})
@@ -25,7 +25,7 @@ def main(root: Path, loss: str) -> None:
     records = read_records(inputs["preferences"], Preference)
     train = pair_rows(records, "train", cfg.max_train_records)
     test = pair_rows(records, "test", cfg.max_eval_records)
-    tokenizer = AutoTokenizer.from_pretrained(inputs["sft"])
+    tokenizer = load_tokenizer(inputs["sft"])
     stage = TrainingStage(loss, paths, inputs, {"preference": params["preference"], "loss": loss})
     with stage.training(paths["models.preference"] / loss) as job:
         result = train_preference(loss, inputs["sft"], tokenizer, train, test, cfg, job)

@@ -6,11 +6,11 @@ from data_core.config import load_params
 from data_core.entrypoint import stage_main
 from data_core.knowledge import parse_domain
 from data_core.paths import stage_paths
+from generation.weights import load_tokenizer
 from trainers.config import parse
 from trainers.knowledge import pretrain_corpus
 from trainers.pretrain import pretrain
 from trainers.training_stage import TrainingStage
-from transformers import AutoTokenizer
 
 
 @stage_main
@@ -24,7 +24,7 @@ def main(root: Path) -> None:
         "hpo_diseases": paths["interim.hpo_diseases"],
         "passages": paths["clean.passages"],
     }
-    tokenizer = AutoTokenizer.from_pretrained(inputs["tokenizer"])
+    tokenizer = load_tokenizer(inputs["tokenizer"])
     logged = {k: params[k] for k in ("pretrain", "model", "knowledge")}
     stage = TrainingStage("pretrain", paths, inputs, logged)
     with stage.training(paths["models.base"]) as job:

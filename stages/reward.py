@@ -8,11 +8,11 @@ from data_core.entrypoint import stage_main
 from data_core.io import read_records
 from data_core.paths import stage_paths
 from data_core.schemas import EvalItem, Preference
+from generation.weights import load_tokenizer
 from rewards.config import parse, rewardbench_files
 from rewards.pairs import extra_pairs, preference_pairs
 from rewards.training import CARD_TITLE, CARD_USAGE, train_reward
 from trainers.training_stage import TrainingStage
-from transformers import AutoTokenizer
 
 
 @stage_main
@@ -33,7 +33,7 @@ def main(root: Path) -> None:
     items = read_records(inputs["eval_items"], EvalItem)
     clean = preference_pairs(records, "test")  # extra pairs must not contain any test prompt
     extra, counts = extra_pairs(root, cfg.sources, items, benchmarks, clean, screen)
-    tokenizer = AutoTokenizer.from_pretrained(inputs["start"])
+    tokenizer = load_tokenizer(inputs["start"])
     stage_params = {"reward": params["reward"], "rewardbench_files": benchmarks}
     rules = screen.model_dump(include={"ngram", "short_items"})
     stage_params |= {"decontaminate": rules} if cfg.sources else {}

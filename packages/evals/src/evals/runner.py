@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from data_core import security
 from data_core.io import atomic_path
 from data_core.schemas import EvalItem
 
@@ -136,6 +137,7 @@ def evaluate(cfg: EvaluateConfig, root: Path, *, prune: bool = True) -> EvalResu
     `prune`: drop cache units this run did not use (the stage owns its cache; a one-off run that
     shares it, such as `ultramedical-eval`, must not delete the stage's units).
     """
+    security.configure(root)  # the project's `security:` decides what its model loads may run
     tasks: list[tuple[TaskRun, TaskSpec, list[EvalItem]]] = []
     result = EvalResult(metrics={"models": {}, "tasks": {}, "comparisons": {}})
     catalog = cfg.catalog

@@ -31,14 +31,14 @@ def resolve_dtype(dtype: str, device: str) -> Any:
 
 
 def load_hf(path: str | Path, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any, str]:
-    """(model in eval mode on its device, tokenizer, resolved device); no remote code, no hub."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(model in eval mode on its device, tokenizer, resolved device); safetensors only."""
+    from transformers import AutoModelForCausalLM
+
+    from generation.weights import load_pretrained, load_tokenizer
 
     device = resolve_device(device)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=resolve_dtype(dtype, device), trust_remote_code=False
-    )
+    tokenizer = load_tokenizer(path)
+    model = load_pretrained(AutoModelForCausalLM, path, dtype=resolve_dtype(dtype, device))
     model.to(device).eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -51,6 +51,8 @@ def describe(exc: BaseException) -> str:
         return f"HTTP {exc.status_code} {type(exc).__name__}"
     if isinstance(exc, MalformedResponse):
         return f"MalformedResponse: {exc}"
+    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
+        return f"MalformedResponse: body is not a completion ({type(exc).__name__})"
     return type(exc).__name__
 
 

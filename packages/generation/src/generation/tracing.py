@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
+from generation.errors import GenerationError
+
 PROVIDER = "openai-compatible"
 # Decided in the caller's thread and carried to the client's loop thread (see AsyncPool).
 TRACING: ContextVar[bool | None] = ContextVar("generation_tracing", default=None)
@@ -87,9 +89,15 @@ def batch_span(name: str, model: str, base_url: str | None, requests: int) -> It
     import mlflow
 
     attrs = {"mlflow.llm.model": model, "server": server_host(base_url), "requests": requests}
+    failure = None
     with mlflow.start_span(name, span_type="CHAIN", attributes=attrs) as span:
         span.set_inputs({"model": model, "requests": requests})
-        yield _Span(span)
+        try:
+            yield _Span(span)
+        except Exception as exc:
+            failure = _record_failure(span, exc)
+    if failure is not None:
+        raise failure
 
 
 @contextmanager
@@ -101,6 +109,28 @@ def call_span(name: str, model: str, inputs: Mapping[str, Any]) -> Iterator[_Spa
     import mlflow
 
     attrs = {"mlflow.llm.model": model, "mlflow.llm.provider": PROVIDER}
+    failure = None
     with mlflow.start_span(name, span_type="LLM", attributes=attrs) as span:
         span.set_inputs(dict(inputs))
-        yield _Span(span)
+        try:
+            yield _Span(span)
+        except Exception as exc:
+            failure = _record_failure(span, exc)
+    if failure is not None:
+        raise failure
+
+
+def _record_failure(span: Any, exc: Exception) -> Exception:
+    """Mark the span ERROR with the exception's type and status code, not its message: MLflow
+    would store the message and the stack, and a server's error text can quote the API key
+    back (e.g. a 401 "Incorrect API key provided: ..."). Our own errors' messages are ours."""
+    from mlflow.entities import SpanEvent
+
+    status = getattr(exc, "status_code", None)
+    message = str(exc) if isinstance(exc, GenerationError) else type(exc).__name__
+    if status is not None:
+        message = f"HTTP {status}: {message}"
+    attributes = {"exception.type": type(exc).__name__, "exception.message": message}
+    span.add_event(SpanEvent("exception", attributes=attributes))
+    span.set_status("ERROR")
+    return exc

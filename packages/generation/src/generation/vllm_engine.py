@@ -6,8 +6,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from data_core.security import trust_remote_code
+
 from generation.errors import GenerationError
 from generation.interface import Generation, Generator, Request
+from generation.weights import require_safetensors
 
 INSTALL = "install the gpu extra: uv sync --extra gpu"
 
@@ -30,11 +33,13 @@ def require_vllm() -> Any:
 def load_vllm(path: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9) -> Any:
     """A `vllm.LLM` over a local model path, sharded over `tensor_parallel_size` GPUs."""
     vllm = require_vllm()
+    require_safetensors(path)
     return vllm.LLM(
         model=path,
         tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
-        trust_remote_code=False,
+        trust_remote_code=trust_remote_code(),
+        load_format="safetensors",  # never a pickle checkpoint
     )
 
 

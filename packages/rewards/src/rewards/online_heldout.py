@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from generation.weights import load_pretrained
 from trainers.arguments import model_init_kwargs
 from trainers.heldout import pair_logps, preference_accuracy
 from transformers import AutoModelForCausalLM
@@ -14,9 +15,7 @@ from rewards.online_config import OnlineDpoConfig
 
 
 def _logps(path: Path, tokenizer: Any, test: Sequence[dict], cfg: OnlineDpoConfig):
-    model = AutoModelForCausalLM.from_pretrained(
-        path, trust_remote_code=False, **model_init_kwargs(cfg)
-    )
+    model = load_pretrained(AutoModelForCausalLM, path, **model_init_kwargs(cfg))
     try:
         return pair_logps(model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size)
     finally:

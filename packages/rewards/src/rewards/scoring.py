@@ -19,7 +19,8 @@ from data_core.config import load_params
 from data_core.errors import DataCoreError
 from data_core.paths import stage_paths
 from generation.fingerprint import model_fingerprint
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from generation.weights import load_pretrained, load_tokenizer
+from transformers import AutoModelForSequenceClassification
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class RewardModel:
         path = Path(path)
         if not (path / "config.json").exists():
             raise DataCoreError(f"{path}: no reward model here (config.json missing)")
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
+        model = load_pretrained(AutoModelForSequenceClassification, path)
         model.to(_device(device)).eval()
         digest = model_fingerprint(path)
         return cls(

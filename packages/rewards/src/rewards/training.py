@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from data_core.errors import ConfigError, DataCoreError
 from datasets import Dataset
+from generation.weights import trl_init_kwargs
 from trainers.arguments import model_init_kwargs
 from trainers.distributed import is_distributed
 from trainers.lifecycle import TrainerFactory, TrainingJob, TrainingResult, run_training
@@ -109,7 +110,7 @@ def reward_trainer(
             **arguments,
             max_length=cfg.max_length,
             center_rewards_coefficient=cfg.center_rewards_coefficient,
-            model_init_kwargs=model_init_kwargs(cfg) or None,
+            model_init_kwargs=trl_init_kwargs(model_path, model_init_kwargs(cfg)),
             disable_dropout=True,
         )
         trainer = _RewardTrainer(

@@ -12,6 +12,7 @@ from typing import Any
 from data_core.errors import DataCoreError
 from data_core.schemas import Preference
 from datasets import Dataset
+from generation.weights import load_pretrained, trl_init_kwargs
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
@@ -137,13 +138,12 @@ def preference_trainer(
             "beta": cfg.beta,
             "precompute_ref_log_probs": cfg.precompute_ref_log_probs,
             "precompute_ref_batch_size": cfg.precompute_ref_batch_size,
+            "model_init_kwargs": trl_init_kwargs(model_path),  # TRL loads the policy itself
         }
         cache = ref_cache if cfg.precompute_ref_log_probs else None
         ref_model = None
         if reference is not None and Path(reference) != Path(model_path):
-            ref_model = AutoModelForCausalLM.from_pretrained(
-                reference, trust_remote_code=False, **model_init_kwargs(cfg)
-            )
+            ref_model = load_pretrained(AutoModelForCausalLM, reference, **model_init_kwargs(cfg))
         if loss in DPO_LOSS_TYPE:
             return CachedDPOTrainer(
                 ref_cache=cache,
@@ -200,8 +200,8 @@ def train_preference(
 
     ref_logps = None
     if local:  # the reference's log-probs serve both "before" (policy = reference) and "after"
-        ref = AutoModelForCausalLM.from_pretrained(
-            reference or model_path, trust_remote_code=False, **model_init_kwargs(cfg)
+        ref = load_pretrained(
+            AutoModelForCausalLM, reference or model_path, **model_init_kwargs(cfg)
         )
         ref_logps = logps(ref)
         del ref

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset
+from generation.weights import load_pretrained
 from transformers import (
     AutoModelForCausalLM,
     DataCollatorForLanguageModeling,
@@ -76,7 +77,7 @@ def pretrain(
 ) -> TrainingResult:
     """Train the base from scratch (or take over `model.base_path`) and save it to `job.out_dir`."""
     if model_cfg.base_path:  # full scale: the real weights are the base; nothing to pretrain
-        model = AutoModelForCausalLM.from_pretrained(model_cfg.base_path, trust_remote_code=False)
+        model = load_pretrained(AutoModelForCausalLM, model_cfg.base_path)
         save_model_dir(model, tokenizer, job.out_dir)
         return TrainingResult({"mode": "copied", "parameters": model.num_parameters()}, {}, model)
     train_blocks = pack_blocks(texts, tokenizer, cfg.max_length)

@@ -10,6 +10,7 @@ from typing import Any
 from data_core.errors import DataCoreError
 from data_core.schemas import Instruction
 from datasets import Dataset
+from generation.weights import load_pretrained
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
@@ -90,9 +91,7 @@ def train_sft(
     """
     if not train:
         raise DataCoreError("sft: no training conversations ending with an assistant turn")
-    model = AutoModelForCausalLM.from_pretrained(
-        model_path, trust_remote_code=False, **model_init_kwargs(cfg)
-    )
+    model = load_pretrained(AutoModelForCausalLM, model_path, **model_init_kwargs(cfg))
     # held-out loss of the base and of the result, on whole conversations; under a multi-process
     # launch the model is sharded, so the Trainer's own distributed evaluate() stands in for it
     local = bool(test) and not is_distributed()

@@ -11,8 +11,9 @@ from typing import Any
 
 from data_core.errors import ConfigError
 from generation import LLAMA3_CHAT_TEMPLATE  # with {% generation %} markers (assistant-only loss)
+from generation.weights import load_tokenizer
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from trainers.config import SPECIAL_TOKENS, TokenizerConfig
 
@@ -56,7 +57,7 @@ def real_tokenizer(base_path: str) -> PreTrainedTokenizerBase:
     path = Path(base_path)
     if not path.exists():
         raise ConfigError(f"params.yaml: model.base_path: {base_path} does not exist")
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    tok = load_tokenizer(path)
     if not tok.chat_template:
         tok.chat_template = LLAMA3_CHAT_TEMPLATE  # base (non-instruct) Llama-3 ships none
     if tok.pad_token is None:
