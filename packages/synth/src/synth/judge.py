@@ -224,8 +224,12 @@ def judge(
         asked.append((pid, record, group, passes))
         requests_all += requests
     # Every prompt's two passes in one call: the backend keeps its concurrency bound busy and
-    # commits each verdict as it arrives.
-    outputs = backend.generate(requests_all) if backend is not None else []
+    # commits each verdict as it arrives. Identical requests (a prompt whose answers read the
+    # same in both orders) are asked once: the cache would store one answer for both.
+    distinct = {repr(r): r for r in requests_all}
+    answers = backend.generate(list(distinct.values())) if backend is not None else []
+    by_request = dict(zip(distinct, answers, strict=True))
+    outputs = [by_request[repr(r)] for r in requests_all]
     for k, (pid, record, group, passes) in enumerate(asked):
         first, second, why = swapped_scores(passes, outputs[2 * k : 2 * k + 2], len(group))
         if (a := agreement(first, second)) is not None:
