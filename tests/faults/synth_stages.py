@@ -180,7 +180,6 @@ def start(root: Path, stage: Stage, log: Path) -> subprocess.Popen[bytes]:
         "TQDM_DISABLE": "1",
         # MLflow's tracing prices token usage from a model catalog it fetches from github.com
         # (with retries: seconds per run offline); nothing here may leave 127.0.0.1.
-        "MLFLOW_MODEL_CATALOG_URI": "",
         KEY_ENV: "sk-fake-teacher-key",
     }
     with log.open("wb") as out:

@@ -96,3 +96,12 @@ def test_a_failure_budget_lets_the_stage_go_on_with_the_failed_request_marked(tm
     # The budget counts the run, not one call: a second failure later in the stage stops it.
     with pytest.raises(UnansweredRequests, match="2 request"):
         within.generate(_requests("fail-2"))
+
+
+def test_identical_requests_are_asked_once(tmp_path):
+    teacher = Teacher()
+    cached = CachedGenerator(teacher, ResponseCache(tmp_path / "c.sqlite"))
+    out = cached.generate(_requests("a", "b", "a", "a"))
+    assert [g.text for g in out] == ["echo a", "echo b", "echo a", "echo a"]
+    assert teacher.asked == {"a": 1, "b": 1}
+    assert cached.stats["cache_misses"] == 2 and cached.stats["cache_hits"] == 0

@@ -30,6 +30,11 @@ from data_core.pipeline_run import (
     open_parent_run,
 )
 
+# MLflow prices traced token usage from a model catalog it downloads from github.com: nothing may
+# reach the network at run time, so it uses the catalog bundled in the wheel (a user can still
+# point the variable at a mirror).
+os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+
 EXPERIMENT = "ultramedical"
 # MLflow 3 opens an experiment in the GenAI or the model-training view by this tag; without it the
 # UI guesses, and the traces of API teachers would make it guess GenAI.

@@ -96,21 +96,27 @@ class CachedGenerator(Generator):
         """Cache hits first, then each fresh response (committed) or failure (recorded)."""
         keys = [request_key(self.inner.kind, self.inner.model, r) for r in requests]
         hits = self.cache.get_many(keys)
-        missing = [i for i, k in enumerate(keys) if k not in hits]
-        self.stats["cache_hits"] += len(requests) - len(missing)
+        # Identical requests (same key) are asked once and answered for every index.
+        asked: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key not in hits:
+                asked.setdefault(key, []).append(i)
+        missing = list(asked)
+        self.stats["cache_hits"] += len(requests) - sum(map(len, asked.values()))
         self.stats["cache_misses"] += len(missing)
         for i, key in enumerate(keys):
             if key in hits:
                 yield i, hits[key]
-        for j, result in self.inner.stream([requests[i] for i in missing]):
-            i = missing[j]
+        for j, result in self.inner.stream([requests[asked[k][0]] for k in missing]):
+            key = missing[j]
             if isinstance(result, Failure):
-                self.cache.put_failure(keys[i], self.inner.kind, self.inner.model, result)
-                self.failed[keys[i]] = result
+                self.cache.put_failure(key, self.inner.kind, self.inner.model, result)
+                self.failed[key] = result
                 self.stats["failed"] += 1
             else:
-                self.cache.put(keys[i], self.inner.kind, self.inner.model, result)
-            yield i, result
+                self.cache.put(key, self.inner.kind, self.inner.model, result)
+            for i in asked[key]:
+                yield i, result
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """One Generation per request, in order; see the class for failures."""
