@@ -33,7 +33,8 @@ class KillPoint:
 
     stage: str
     wanted: int  # the seeded kill point (a step)
-    trigger: str  # "step": step `wanted` logged; "save": checkpoint-`wanted` being written
+    trigger: str  # "step": step `wanted` logged; "save <file>": checkpoint-`wanted` being
+    # written, `file` there; "final": the model dir being written
     logged: int  # the last step the killed run had logged
     complete: tuple[int, ...]  # whole checkpoints on disk
     partial: tuple[int, ...]  # checkpoints half-written (or half-deleted) at the kill
@@ -89,32 +90,42 @@ def run_to_end(launcher: Launcher, stage: str, root: Path) -> None:
     assert code == 0, f"{stage} exited {code}:\n{stage_log(root, stage)[-3000:]}"
 
 
-def kill_at(launcher: Launcher, stage: str, root: Path, wanted: int, trigger: str) -> KillPoint:
-    """Start the stage and kill -9 it as soon as it reaches `wanted` (`trigger` "step": the
-    step's loss is logged; "save": this run has begun to write checkpoint-`wanted` (it logs the
-    step, then saves); "final": training is over and the model dir is being written)."""
+def kill_at(
+    launcher: Launcher, stage: str, root: Path, wanted: int, trigger: str, file: str = ""
+) -> KillPoint:
+    """Start the stage and kill -9 it as soon as it reaches `wanted`. `trigger` "step": the
+    step's loss is logged; "save": this run has logged the step and then written `file` into
+    checkpoint-`wanted` (the Trainer logs, then saves); "final": training is over and the model
+    dir is being written."""
     process, since_ms = start(launcher, stage, root)
-    folder = checkpoint_dir(root, stage) / f"checkpoint-{wanted}"
+    target = checkpoint_dir(root, stage) / f"checkpoint-{wanted}" / file
     model_dir = root / STAGES[stage][1]
     final = model_dir.with_name(f".{model_dir.name}.tmp")
     deadline = time.monotonic() + TIMEOUT_S
+    logged = False  # "save": the step is logged; now watch for the file, closely
     while True:
         if trigger == "final" and final.is_dir():
             break
-        step = last_step(root, stage, since_ms)
-        if step >= wanted and (trigger == "step" or (trigger == "save" and folder.is_dir())):
+        if trigger == "save" and logged and target.exists():
             break
-        code = process.poll(0.002)
-        assert code is None, f"{stage} ended ({code}) before reaching {trigger} {wanted}"
+        if not logged and last_step(root, stage, since_ms) >= wanted:
+            if trigger == "step":
+                break
+            logged = True
+        code = process.poll(0.0002 if logged else 0.002)
+        assert code is None, (
+            f"{stage} ended ({code}) before reaching {trigger} {wanted}:\n"
+            + stage_log(root, stage)[-3000:]
+        )
         assert time.monotonic() < deadline, f"{stage} never reached {trigger} {wanted}"
     os.kill(process.pid, signal.SIGSTOP)  # freeze it where it is, look, then kill -9
     try:
         whole, partial = snapshot(root, stage)
-        logged = last_step(root, stage, since_ms)
+        step = last_step(root, stage, since_ms)
     finally:
         os.kill(process.pid, signal.SIGKILL)
     assert process.wait(TIMEOUT_S) == -signal.SIGKILL
-    return KillPoint(stage, wanted, trigger, logged, whole, partial)
+    return KillPoint(stage, wanted, f"{trigger} {file}".strip(), step, whole, partial)
 
 
 def last_step(root: Path, stage: str, since_ms: int) -> int:

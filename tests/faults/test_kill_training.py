@@ -61,24 +61,32 @@ def stage_root(reference: Path, stage: str, dest: Path) -> Path:
     return dest
 
 
-def schedule(stage: str, seed: int, count: int = 5) -> list[tuple[int, str]]:
-    """`count` increasing seeded kill points: odd steps die between checkpoints (save_steps 2),
-    even ones while their checkpoint is written; at least two of each."""
+# files of a checkpoint in the order the Trainer writes them (then loss_sums.json, the manifest)
+SAVE_FILES = ("model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json")
+
+
+def schedule(stage: str, seed: int, count: int = 5) -> list[tuple[int, str, str]]:
+    """`count` increasing seeded kill points (step, trigger, file): odd steps die between
+    checkpoints (save_steps 2), even ones while their checkpoint is written, as soon as a
+    seeded one of its files appears; at least two of each."""
     steps = STAGES[stage][3]
     rng = random.Random(f"{seed}:{stage}")
     while True:
         points = sorted(rng.sample(range(1, steps), count))
         if 2 <= sum(p % 2 for p in points) <= count - 2:
-            return [(p, "step" if p % 2 else "save") for p in points]
+            break
+    return [(p, "step", "") if p % 2 else (p, "save", rng.choice(SAVE_FILES)) for p in points]
 
 
-def kill_chain(launcher: Launcher, stage: str, root: Path, points: list[tuple[int, str]]):
+def kill_chain(
+    launcher: Launcher, stage: str, root: Path, points: list[tuple[int, str, str]]
+) -> list[KillPoint]:
     """Kill at each point in turn, each time re-running the stage killed before."""
     kills: list[KillPoint] = []
-    for wanted, trigger in points:
+    for wanted, trigger, file in points:
         if kills and wanted <= kills[-1].resume_step:  # the last kill landed late: move on
             wanted = kills[-1].resume_step + (2 if trigger == "save" else 1)
-        kills.append(kill_at(launcher, stage, root, wanted, trigger))
+        kills.append(kill_at(launcher, stage, root, wanted, trigger, file))
     return kills
 
 
@@ -144,8 +152,8 @@ def test_fresh_cold_kill_ends_as_uninterrupted(
     cold = Launcher(warm=False)
     rng = random.Random(f"cold:{seed}:{stage}")
     wanted = rng.randrange(1, STAGES[stage][3])
-    trigger = rng.choice(["step", "save"]) if wanted % 2 == 0 else "step"
-    kills = [kill_at(cold, stage, root, wanted, trigger)]
+    trigger, file = ("save", rng.choice(SAVE_FILES)) if wanted % 2 == 0 else ("step", "")
+    kills = [kill_at(cold, stage, root, wanted, trigger, file)]
     run_to_end(cold, stage, root)
     report(kills)
     assert_same_as_reference(stage, root, reference, kills, since_ms)
