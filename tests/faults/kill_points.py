@@ -49,7 +49,8 @@ def checkpoint_dir(root: Path, stage: str) -> Path:
 
 
 def logged_losses(root: Path, stage: str, since_ms: int = 0) -> dict[str, dict[int, float]]:
-    """run id -> {step: loss} for the stage's MLflow runs started at or after `since_ms`."""
+    """run id -> {step: loss} for the stage's MLflow runs started at or after `since_ms`, in the
+    order they started."""
     db = root / "mlflow.db"
     if not db.exists():
         return {}
@@ -58,7 +59,7 @@ def logged_losses(root: Path, stage: str, since_ms: int = 0) -> dict[str, dict[i
             rows = con.execute(
                 "SELECT m.run_uuid, m.step, m.value FROM metrics m JOIN runs r"
                 " ON r.run_uuid = m.run_uuid WHERE r.name = ? AND r.start_time >= ?"
-                " AND m.key = 'loss'",
+                " AND m.key = 'loss' ORDER BY r.start_time, m.step",
                 (stage, since_ms),
             ).fetchall()
     except sqlite3.OperationalError:  # the schema is being created, or a writer holds the lock
@@ -117,7 +118,9 @@ def kill_at(
             f"{stage} ended ({code}) before reaching {trigger} {wanted}:\n"
             + stage_log(root, stage)[-3000:]
         )
-        assert time.monotonic() < deadline, f"{stage} never reached {trigger} {wanted}"
+        if time.monotonic() > deadline:
+            os.kill(process.pid, signal.SIGKILL)
+            raise AssertionError(f"{stage} never reached {trigger} {wanted} in {TIMEOUT_S} s")
     os.kill(process.pid, signal.SIGSTOP)  # freeze it where it is, look, then kill -9
     try:
         whole, partial = snapshot(root, stage)

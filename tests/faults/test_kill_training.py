@@ -113,6 +113,8 @@ def assert_same_as_reference(
     expected = [k.resume_step for k in kills if k.resume_step]
     assert resumed_steps(root, stage) == expected
     assert len(runs) == len(kills) + 1
+    for kill, losses in zip(kills, list(runs.values())[1:], strict=True):
+        assert min(losses, default=kill.resume_step + 1) == kill.resume_step + 1
 
 
 def report(kills: list[KillPoint]) -> None:
@@ -138,11 +140,18 @@ def test_stage_killed_six_times_ends_as_uninterrupted(
     assert_same_as_reference(stage, root, reference, kills, since_ms)
 
 
+def cold_points(stage: str, count: int = 5) -> list[tuple[int, str, str]]:
+    """`count` distinct seeded kill points for the independent kills (one each)."""
+    rng = random.Random(f"cold:{SEED}:{stage}")
+    steps = sorted(rng.sample(range(1, STAGES[stage][3]), count))
+    return [(p, "step", "") if p % 2 else (p, "save", rng.choice(SAVE_FILES)) for p in steps]
+
+
 @pytest.mark.slow_faults
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("index", range(5))
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_fresh_cold_kill_ends_as_uninterrupted(
-    stage: str, seed: int, reference: Path, tmp_path: Path, request: pytest.FixtureRequest
+    stage: str, index: int, reference: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """One kill in a fresh copy, the stage started as `python stages/<stage>.py` each time."""
     if "slow_faults" not in request.config.option.markexpr:
@@ -150,10 +159,7 @@ def test_fresh_cold_kill_ends_as_uninterrupted(
     root = stage_root(reference, stage, tmp_path / "repo")
     since_ms = int(time.time() * 1000)
     cold = Launcher(warm=False)
-    rng = random.Random(f"cold:{seed}:{stage}")
-    wanted = rng.randrange(1, STAGES[stage][3])
-    trigger, file = ("save", rng.choice(SAVE_FILES)) if wanted % 2 == 0 else ("step", "")
-    kills = [kill_at(cold, stage, root, wanted, trigger, file)]
+    kills = [kill_at(cold, stage, root, *cold_points(stage)[index])]
     run_to_end(cold, stage, root)
     report(kills)
     assert_same_as_reference(stage, root, reference, kills, since_ms)
