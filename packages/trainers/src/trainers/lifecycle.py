@@ -18,7 +18,7 @@ from transformers import Trainer, TrainerCallback
 
 from trainers.arguments import training_kwargs
 from trainers.callbacks import LossCarryCallback, MlflowStepCallback, TimeBudgetCallback
-from trainers.checkpoints import checkpoint_step, prepare_checkpoints
+from trainers.checkpoints import CheckpointManifest, checkpoint_step, prepare_checkpoints
 from trainers.config import TrainConfig
 from trainers.model_dir import save_trained, set_chat_stop_tokens
 from trainers.reporting import split_results
@@ -68,7 +68,9 @@ def run_training(
     budget = TimeBudgetCallback(cfg.max_time_s)
     arguments = training_kwargs(cfg, job.root, job.checkpoints)
     carry = LossCarryCallback()
-    trainer = make_trainer(arguments, [MlflowStepCallback(job.run), budget, carry, *job.callbacks])
+    # the manifest comes after every callback that writes into a checkpoint: it marks it whole
+    callbacks = [MlflowStepCallback(job.run), budget, carry, *job.callbacks, CheckpointManifest()]
+    trainer = make_trainer(arguments, callbacks)
     budget.attach(trainer)
     carry.attach(trainer, resume)
     start = time.perf_counter()
