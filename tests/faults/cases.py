@@ -73,11 +73,14 @@ def csv_rows(*rows: str) -> bytes:
     return "".join(rows).encode()
 
 
-def check(result: Any, path: Any, line_no: int, field: str | None, reason: str, kept: int) -> None:
-    """Exactly one entry, at this file, line and field, for this reason; `kept` good ones."""
-    assert result.read == len(result.records) + len(result.quarantined)  # counts reconcile
+def check(result: Any, path: Any, line_no: int, field: str | None, reason: str, kept: int) -> int:
+    """Exactly one entry, at this file, line and field, for this reason; `kept` good ones.
+    Returns the records lost (read but neither kept nor quarantined): 0 when it returns."""
+    lost = result.read - len(result.records) - len(result.quarantined)
+    assert lost == 0  # counts reconcile
     assert len(result.records) == kept and len(result.quarantined) == 1, result.quarantined
     entry = result.quarantined[0]
     assert (entry.file, entry.line, entry.field) == (str(path), line_no, field), str(entry)
     assert reason in entry.reason, entry.reason
     assert entry.raw  # the original text is kept for the user to inspect
+    return lost

@@ -18,6 +18,7 @@ import pytest
 from generation import Failure, Generation, Request
 from generation.openai_client import OpenAIGenerator
 
+from tests.faults.tally import Tally
 from tests.fixtures.fake_openai import FAULTS, FakeOpenAIServer
 from tests.fixtures.fake_openai_bodies import request_key
 
@@ -121,7 +122,7 @@ def refuses(port: int) -> bool:
     return False
 
 
-def test_a_thousand_requests_through_injected_faults():
+def test_a_thousand_requests_through_injected_faults(tally: Tally):
     plans = fault_plan(N, seed=19)
     by_key: dict[str, list[str]] = {}
     seeds: set[Any] = set()
@@ -153,6 +154,13 @@ def test_a_thousand_requests_through_injected_faults():
     # Every index exactly once; each a Generation with the server's reply, or a Failure exactly
     # where the plan had more faults than attempts, naming the last fault met.
     assert sorted(i for i, _ in results) == list(range(N))
+    tally.add(
+        requests=N,
+        http_calls=sum(server.calls.values()),
+        faults=sum(server.faults_sent.values()),
+        failed_reported=sum(isinstance(r, Failure) for _, r in results),
+        records_lost=N - len({i for i, _ in results}),
+    )
     attempts_allowed = MAX_RETRIES + 1
     doomed = {i for i, plan in enumerate(plans) if len(plan) >= attempts_allowed}
     for i, result in results:

@@ -9,6 +9,8 @@ from rewards.pairs import read_pairs
 
 from tests.faults.cases import GOOD, around, check, csv_rows, good, line, members
 
+pytestmark = pytest.mark.bad_input  # each test is one malformed input (conftest)
+
 UM_PAIR, RB = "ultramedical_pair", "rewardbench"
 
 
@@ -176,10 +178,12 @@ PAIR_CASES = [
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
-def test_bad_record_is_quarantined(tmp_path, fmt, suffix, content, line_no, field, reason, kept):
+def test_bad_record_is_quarantined(
+    tmp_path, tally, fmt, suffix, content, line_no, field, reason, kept
+):
     path = tmp_path / f"anatomy_test{suffix}"
     path.write_bytes(content)
-    check(read_source(path, fmt, "src"), path, line_no, field, reason, kept)
+    tally.add(records_lost=check(read_source(path, fmt, "src"), path, line_no, field, reason, kept))
 
 
 @pytest.mark.parametrize(
@@ -187,10 +191,10 @@ def test_bad_record_is_quarantined(tmp_path, fmt, suffix, content, line_no, fiel
     [c[1:] for c in PAIR_CASES],
     ids=[c[0] for c in PAIR_CASES],
 )
-def test_bad_pair_is_quarantined(tmp_path, fmt, content, line_no, field, reason, kept):
+def test_bad_pair_is_quarantined(tmp_path, tally, fmt, content, line_no, field, reason, kept):
     path = tmp_path / "pairs.jsonl"
     path.write_bytes(content)
-    check(
+    lost = check(
         read_pairs(path, "ultramedical" if fmt == UM_PAIR else fmt, "p"),
         path,
         line_no,
@@ -198,3 +202,4 @@ def test_bad_pair_is_quarantined(tmp_path, fmt, content, line_no, field, reason,
         reason,
         kept,
     )
+    tally.add(records_lost=lost)

@@ -15,6 +15,8 @@ from rewards.pairs import read_pairs
 
 from tests.faults.cases import good, line
 
+pytestmark = pytest.mark.bad_input  # each test is one malformed input (conftest)
+
 CHAT = b"".join(line(good("chat", i)) + b"\n" for i in range(3))
 MEDQA = b"".join(line(good("medqa", i)) + b"\n" for i in range(3))
 PASSAGES = json.dumps([good("passages", i) for i in range(3)], indent=1).encode()

@@ -104,6 +104,7 @@ CASES = [
 ]
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("text", "section", "model", "says"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -115,6 +116,7 @@ def test_bad_params_name_file_and_key(tmp_path, text, section, model, says):
     assert str(err.value).startswith(f"{path}: ") and says in str(err.value), str(err.value)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("content", "says"),
     [
@@ -166,6 +168,7 @@ CHAT = json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"}]}) 
 INGEST = {"ingest": {"hpo": {"enabled": False}, "sources": [SOURCE], "eval_sets": []}}
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("params", "source", "says"),
     [
@@ -182,6 +185,7 @@ def test_stage_exits_2_with_one_clear_line(tmp_path, params, source, says):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.bad_input
 def test_stage_quarantines_bad_records_and_counts_reconcile(tmp_path):
     bad = b'{"id": "b", "messages": [], "difficulty": NaN}\n{"id": "c", "id": "d"}\n'
     done = _ingest(tmp_path, INGEST, CHAT.encode() + bad)

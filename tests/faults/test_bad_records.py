@@ -11,6 +11,8 @@ from data_core.readers.raw import MAX_RECORD_CHARS
 
 from tests.faults.cases import GOOD, around, check, good, line
 
+pytestmark = pytest.mark.bad_input  # each test is one malformed input (conftest)
+
 MC_LINE = line({**GOOD["medqa"], "realidx": "r2"})
 
 
@@ -274,7 +276,9 @@ CASES = [
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
-def test_bad_record_is_quarantined(tmp_path, fmt, suffix, content, line_no, field, reason, kept):
+def test_bad_record_is_quarantined(
+    tmp_path, tally, fmt, suffix, content, line_no, field, reason, kept
+):
     path = tmp_path / f"anatomy_test{suffix}"
     path.write_bytes(content)
-    check(read_source(path, fmt, "src"), path, line_no, field, reason, kept)
+    tally.add(records_lost=check(read_source(path, fmt, "src"), path, line_no, field, reason, kept))

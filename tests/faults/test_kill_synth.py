@@ -31,6 +31,7 @@ from tests.faults.synth_stages import (
     make_root,
     run_healthy,
 )
+from tests.faults.tally import Tally
 
 KILLS = 5
 SEED = int(os.environ.get("FAULTS_SEED", "19"))
@@ -94,24 +95,26 @@ def fresh(source: Path, target: Path) -> Path:
     return target
 
 
-def assert_same_outputs(root: Path, ref_root: Path, stage: Stage) -> None:
+def assert_same_outputs(root: Path, ref_root: Path, stage: Stage, tally: Tally) -> None:
     """Every output byte-identical to the uninterrupted run's; the main table has each row once."""
     table = pl.read_parquet(stage.files(root)[0])
     keys = table.select(ROW_KEYS[stage.name])
     assert keys.unique().height == table.height, "duplicated rows"
     expected = pl.read_parquet(stage.files(ref_root)[0]).select(ROW_KEYS[stage.name])
     missing = expected.join(keys, on=ROW_KEYS[stage.name], how="anti")
+    tally.add(records_lost=missing.height)
     assert missing.height == 0, f"rows missing: {missing.head(5).to_dicts()}"
     for mine, theirs in zip(stage.files(root), stage.files(ref_root), strict=True):
         assert mine.read_bytes() == theirs.read_bytes(), f"{mine.relative_to(root)} differs"
 
 
-def assert_never_repaid(servers: list, ref_keys: set[str]) -> None:
+def assert_never_repaid(servers: list, ref_keys: set[str], tally: Tally) -> None:
     """Across the runs, each reference request was answered exactly once, and no run even asked
     for a response an earlier run had already received."""
     answered: Counter[str] = Counter()
     for run, server in enumerate(servers):
         asked_again = set(server.calls) & set(answered)
+        tally.add(calls_repaid=len(asked_again), requests=server.answered_total)
         assert not asked_again, f"run {run} re-requested {len(asked_again)} answered request(s)"
         answered.update(server.answered)
     assert set(answered) == ref_keys, "the runs together answered other requests than a clean run"
@@ -120,13 +123,14 @@ def assert_never_repaid(servers: list, ref_keys: set[str]) -> None:
 
 
 @pytest.mark.parametrize("name", list(STAGES))
-def test_kill_9_at_seeded_points_then_rerun(name, inputs, reference, tmp_path):
+def test_kill_9_at_seeded_points_then_rerun(name, inputs, reference, tmp_path, tally):
     """Five kills in one root, each later in the run than the last, then a run to the end."""
     stage, (ref_root, ref_keys, requests) = STAGES[name], reference(name)
     root = fresh(inputs(name), tmp_path / "root")
     servers, done = [], 0
     for point in kill_points(stage, requests):
         servers.append(kill_at(root, stage, point - done, tmp_path / f"kill-{point}.log"))
+        tally.add(crashes=1)
         done = point
         assert cached_rows(root, stage) == point  # what was received is kept, nothing more
         assert not any(f.exists() for f in stage.files(root)), "a killed run wrote its outputs"
@@ -134,13 +138,13 @@ def test_kill_9_at_seeded_points_then_rerun(name, inputs, reference, tmp_path):
     assert code == 0, output[-3000:]
     servers.append(server)
     assert server.answered_total == requests - done  # only what the kills left unanswered
-    assert_never_repaid(servers, ref_keys)
+    assert_never_repaid(servers, ref_keys, tally)
     assert cached_rows(root, stage) == requests
-    assert_same_outputs(root, ref_root, stage)
+    assert_same_outputs(root, ref_root, stage, tally)
 
 
 @pytest.mark.parametrize("name", list(STAGES))
-def test_teacher_dies_after_half_then_rerun(name, inputs, reference, tmp_path):
+def test_teacher_dies_after_half_then_rerun(name, inputs, reference, tmp_path, tally):
     """The teacher answers half the stage's requests, then fails every call (HTTP 500)."""
     stage, (ref_root, ref_keys, requests) = STAGES[name], reference(name)
     root = fresh(inputs(name), tmp_path / "root")
@@ -151,6 +155,7 @@ def test_teacher_dies_after_half_then_rerun(name, inputs, reference, tmp_path):
     # Each failed request is recorded; a stage that works in chunks (sample) stops at the first
     # chunk with a failure instead of asking a dead teacher for the rest.
     failed = cached_rows(root, stage, "failures")
+    tally.add(teacher_deaths=1, failed_reported=failed)
     assert 0 < failed <= requests - half
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f" {failed} request(s) failed" in errors[0], (
@@ -162,13 +167,13 @@ def test_teacher_dies_after_half_then_rerun(name, inputs, reference, tmp_path):
     assert code == 0, output[-3000:]
     assert healed.answered_total == requests - half  # only the unanswered half is requested
     assert cached_rows(root, stage, "failures") == 0  # answered since: no longer failures
-    assert_never_repaid([dying, healed], ref_keys)
-    assert_same_outputs(root, ref_root, stage)
+    assert_never_repaid([dying, healed], ref_keys, tally)
+    assert_same_outputs(root, ref_root, stage, tally)
 
 
 @pytest.mark.slow_faults
 @pytest.mark.parametrize("name", list(STAGES))
-def test_one_kill_per_fresh_root(name, inputs, reference, tmp_path, request):
+def test_one_kill_per_fresh_root(name, inputs, reference, tmp_path, request, tally):
     """Each seeded kill point on its own fresh root: killed once, then run to the end."""
     if "slow_faults" not in request.config.option.markexpr:
         pytest.skip("a longer variant: run with -m slow_faults")
@@ -176,8 +181,9 @@ def test_one_kill_per_fresh_root(name, inputs, reference, tmp_path, request):
     for point in kill_points(stage, requests):
         root = fresh(inputs(name), tmp_path / f"root-{point}")
         killed = kill_at(root, stage, point, tmp_path / f"kill-{point}.log")
+        tally.add(crashes=1)
         server, code, output = run_healthy(root, stage, tmp_path / f"rerun-{point}.log")
         assert code == 0, output[-3000:]
         assert server.answered_total == requests - point
-        assert_never_repaid([killed, server], ref_keys)
-        assert_same_outputs(root, ref_root, stage)
+        assert_never_repaid([killed, server], ref_keys, tally)
+        assert_same_outputs(root, ref_root, stage, tally)

@@ -31,6 +31,7 @@ from tests.faults.kill_points import (
     run_to_end,
 )
 from tests.faults.stage_launcher import Launcher
+from tests.faults.tally import Tally
 from tests.faults.training_root import STAGES, build_root
 
 SEED = 19
@@ -127,7 +128,7 @@ def report(kills: list[KillPoint]) -> None:
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_stage_killed_six_times_ends_as_uninterrupted(
-    stage: str, reference: Path, warm: Launcher, tmp_path: Path
+    stage: str, reference: Path, warm: Launcher, tmp_path: Path, tally: Tally
 ) -> None:
     root = stage_root(reference, stage, tmp_path / "repo")
     since_ms = int(time.time() * 1000)
@@ -136,6 +137,7 @@ def test_stage_killed_six_times_ends_as_uninterrupted(
     kills.append(kill_at(warm, stage, root, STAGES[stage][3], "final"))
     run_to_end(warm, stage, root)
     report(kills)
+    tally.add(crashes=len(kills))
     assert any(k.trigger == "step" and k.logged > k.resume_step for k in kills)  # steps redone
     assert_same_as_reference(stage, root, reference, kills, since_ms)
 
@@ -151,7 +153,12 @@ def cold_points(stage: str, count: int = 5) -> list[tuple[int, str, str]]:
 @pytest.mark.parametrize("index", range(5))
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_fresh_cold_kill_ends_as_uninterrupted(
-    stage: str, index: int, reference: Path, tmp_path: Path, request: pytest.FixtureRequest
+    stage: str,
+    index: int,
+    reference: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    tally: Tally,
 ) -> None:
     """One kill in a fresh copy, the stage started as `python stages/<stage>.py` each time."""
     if "slow_faults" not in request.config.option.markexpr:
@@ -162,4 +169,5 @@ def test_fresh_cold_kill_ends_as_uninterrupted(
     kills = [kill_at(cold, stage, root, *cold_points(stage)[index])]
     run_to_end(cold, stage, root)
     report(kills)
+    tally.add(crashes=len(kills))
     assert_same_as_reference(stage, root, reference, kills, since_ms)

@@ -22,6 +22,7 @@ from data_core.io import write_records
 from data_core.schemas import Passage
 
 from tests.faults.secret_scan import env_secrets, key_shaped, scan, variants
+from tests.faults.tally import Tally
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.toy_hpo import TOY_DOMAIN, write_toy_hpo
 
@@ -111,7 +112,7 @@ def _eval_items(path: Path) -> Path:
     return path
 
 
-def test_api_key_reaches_no_file_log_or_mlflow_run(tmp_path: Path) -> None:
+def test_api_key_reaches_no_file_log_or_mlflow_run(tmp_path: Path, tally: Tally) -> None:
     key = f"sk-ultramedical-canary-{secrets.token_hex(16)}"
     root = tmp_path / "project"
     write_toy_hpo(root / "data/interim", n_diseases=60)
@@ -176,6 +177,7 @@ def test_api_key_reaches_no_file_log_or_mlflow_run(tmp_path: Path) -> None:
     assert any(p.startswith("eval/cache/") for p in written)
     result = scan([tmp_path], [key])
     print(f"secret scan: {result.files} files, {result.bytes} bytes, {len(result.hits)} hits")
+    tally.add(files_scanned=result.files, secrets_found=len(result.hits))
     assert result.hits == []
     assert key_shaped([tmp_path]) == []
 
@@ -210,11 +212,12 @@ def test_the_scan_finds_a_planted_key(tmp_path: Path) -> None:
     assert "url" in variants(key) and env_secrets({"MY_API_KEY": key, "HOME": "/x" * 9}) == [key]
 
 
-def test_repository_outputs_hold_no_key() -> None:
+def test_repository_outputs_hold_no_key(tally: Tally) -> None:
     """dvc.lock, model cards, reports and metrics: no credential shape, no value of a set key."""
     targets = [REPO / "dvc.lock", REPO / "reports", REPO / "metrics"]
     targets += sorted((REPO / "models").glob("*/README.md"))
     result = scan(targets, env_secrets(dict(os.environ)))
+    tally.add(files_scanned=result.files, secrets_found=len(result.hits))
     print(f"repository scan: {result.files} files, {result.bytes} bytes")
     assert result.files > 0 and result.hits == []
     assert key_shaped(targets) == []
