@@ -217,3 +217,34 @@ def test_bad_params_stop_the_launcher_with_one_line(root: Path) -> None:
     assert done.returncode == 2
     assert "error: params.yaml: launch.launcher: Input should be" in done.stderr
     assert not (root / "ran").exists()
+
+
+ACCELERATED_STAGE = """\
+import sys
+from accelerate import PartialState
+state = PartialState()
+print(f"rank {state.process_index} of {state.num_processes} on {state.device.type}", flush=True)
+sys.exit(5)
+"""
+
+
+def test_accelerate_launch_runs_the_stage_on_the_cpu(root: Path) -> None:
+    """A real `accelerate launch --cpu` (one process): the stage runs under accelerate's state
+    and its failure fails the launch (accelerate reports exit status 1, not the stage's 5)."""
+    (root / "stages/train.py").write_text(ACCELERATED_STAGE)
+    launch = {
+        "launcher": "accelerate",
+        "config_file": "configs/accelerate/single_gpu.yaml",
+        "num_processes": 1,
+        "cpu": True,
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump({"launch": launch}))
+    done = subprocess.run(
+        [sys.executable, str(root / "stages/launch.py"), "train"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "rank 0 of 1 on cpu" in done.stdout, done.stderr[-2000:]
+    assert done.returncode != 0
+    assert "launch --config_file" in done.stderr and " --cpu --num_processes 1 " in done.stderr

@@ -1,7 +1,10 @@
 """How DVC starts a training stage: params `launch:` chooses plain python, `accelerate launch` on
 one node, or accelerate across nodes (a DeepSpeed hostfile, or SLURM). stages/launch.py builds
 the command here and execs it, so the stage is the same process: signals and the exit code are
-the stage's own, and `dvc.lock` records the launch params that chose it."""
+the stage's own, and `dvc.lock` records the launch params that chose it. Under accelerate its
+launcher sits between: torchrun (several processes) forwards SIGINT/SIGTERM to the workers and
+fails when one fails; the one-process launcher reports any failure as status 1 and does not
+forward SIGTERM, so one process is `launcher: python`'s job."""
 
 from __future__ import annotations
 
