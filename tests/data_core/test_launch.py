@@ -102,11 +102,15 @@ SLURM = {**MULTI, "launcher": "slurm", "num_machines": 4, "num_processes": 32}
 
 
 def test_slurm_batch_step_fans_out_one_task_per_node(root: Path) -> None:
-    cmd = command(root, SLURM, env={"SLURM_JOB_NODELIST": "gpu[07-10]", "SLURM_NODEID": "0"})
+    # an interactive step (salloc with use_interactive_step) has Slurm step variables too
+    env = {"SLURM_JOB_NODELIST": "gpu[07-10]", "SLURM_NODEID": "0", "SLURM_STEP_ID": "0"}
+    cmd = command(root, {**SLURM, "srun_args": ["--gpus-per-node=8"]}, env=env)
     assert cmd == [
         "srun",
         "--nodes=4",
         "--ntasks-per-node=1",
+        "--export=ALL,ULTRAMEDICAL_SLURM_TASK=1",
+        "--gpus-per-node=8",
         sys.executable,
         str(root / "stages/launch.py"),
         "train",
@@ -119,7 +123,7 @@ def test_slurm_task_takes_rank_and_head_from_the_job(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)  # the node list parsed here
-    env = {"SLURM_STEP_ID": "0", "SLURM_NODEID": "2", "SLURM_PROCID": "2"}
+    env = {"ULTRAMEDICAL_SLURM_TASK": "1", "SLURM_NODEID": "2", "SLURM_PROCID": "2"}
     cmd = command(root, SLURM, env={**env, "SLURM_JOB_NODELIST": "gpu[07-10],gpu12"})
     assert cmd[cmd.index("--machine_rank") + 1] == "2"
     assert cmd[cmd.index("--main_process_ip") + 1] == "gpu07"

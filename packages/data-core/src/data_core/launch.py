@@ -23,6 +23,7 @@ from data_core.config import Strict, parse_section
 from data_core.errors import ConfigError
 
 Launcher = Literal["python", "accelerate", "slurm"]
+SLURM_TASK = "ULTRAMEDICAL_SLURM_TASK"  # set on the per-node tasks stages/launch.py starts
 
 
 class LaunchConfig(Strict):
@@ -40,6 +41,7 @@ class LaunchConfig(Strict):
     mixed_precision: Literal["no", "fp16", "bf16", "fp8"] | None = None  # None: config_file's
     cpu: bool = False  # accelerate --cpu (a launch check without a GPU)
     python_stages: list[str] = Field(default_factory=list)  # always one process (pretrain's copy)
+    srun_args: list[str] = Field(default_factory=list)  # the cluster's own (--gpus-per-node=8, ...)
 
     @model_validator(mode="after")
     def _consistent(self) -> LaunchConfig:
@@ -104,12 +106,16 @@ def build_command(
         raise ConfigError(f"no stage script stages/{stage}.py under {root}")
     if cfg.launcher == "python" or stage in cfg.python_stages:
         return [sys.executable, str(script), *args]
-    if cfg.launcher == "slurm" and "SLURM_STEP_ID" not in env:
-        # the batch step (where `dvc repro` runs): one task per node, each re-enters here
+    if cfg.launcher == "slurm" and env.get(SLURM_TASK) != "1":
+        # where `dvc repro` runs (the batch script, an salloc shell): one task per node, each
+        # re-entering here marked as a task (our own mark: Slurm's step variables differ between
+        # a batch script and an interactive step)
         return [
             "srun",
             f"--nodes={cfg.num_machines}",
             "--ntasks-per-node=1",
+            f"--export=ALL,{SLURM_TASK}=1",
+            *cfg.srun_args,
             sys.executable,
             str(root / "stages" / "launch.py"),
             stage,
