@@ -96,6 +96,9 @@ def test_accelerate_across_nodes_with_a_deepspeed_hostfile(root: Path) -> None:
         "pdsh",
     ]
     assert cmd[cmd.index("--machine_rank") + 1] == "0"  # the head node starts every node
+    single = {**MULTI, "hostfile": "h", "config_file": "configs/accelerate/single_gpu.yaml"}
+    with pytest.raises(ConfigError, match=r"launch.hostfile: .*single_gpu.yaml is not a DeepSpeed"):
+        command(root, single)
 
 
 SLURM = {**MULTI, "launcher": "slurm", "num_machines": 4, "num_processes": 32}

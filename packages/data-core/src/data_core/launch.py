@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, model_validator
 
 from data_core.config import Strict, parse_section
@@ -124,6 +125,10 @@ def build_command(
     config_file = root / str(cfg.config_file)
     if not config_file.is_file():
         raise ConfigError(f"params.yaml: launch.config_file: {cfg.config_file} does not exist")
+    kind = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("distributed_type")
+    if cfg.hostfile is not None and kind != "DEEPSPEED":
+        # accelerate reaches a hostfile's nodes only through DeepSpeed's runner
+        raise ConfigError(f"params.yaml: launch.hostfile: {cfg.config_file} is not a DeepSpeed one")
     cmd = [_accelerate(), "launch", "--config_file", str(config_file)]
     if cfg.cpu:
         cmd.append("--cpu")
