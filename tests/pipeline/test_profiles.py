@@ -80,8 +80,18 @@ def test_profiles_document_hardware_time_memory_cost_and_launcher() -> None:
 
 
 def test_embedded_is_params_yaml_unchanged() -> None:
-    assert yaml.safe_load((REPO / "params.yaml").read_text())["profile"] == "embedded"
-    assert load_params(REPO / "params.yaml") == yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert raw.pop("profile") == "embedded"
+    assert load_params(REPO / "params.yaml") == {**raw, "_profile": "embedded"}
+
+
+def test_composed_params_written_out_load_as_they_are(tmp_path: Path) -> None:
+    """A scratch root given the composed params (as tests write them) needs no profile files,
+    and nothing is applied twice."""
+    composed = load_params(scratch_root(tmp_path / "a", "llama3-8b") / "params.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(composed))
+    assert load_params(tmp_path / "params.yaml") == composed
+    assert composed["sft"]["learning_rate"] == 1e-5 and "profile" not in composed
 
 
 def test_a_profile_overrides_nested_keys_and_keeps_the_rest(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from data_core.errors import ConfigError
 # `paths` stays params.yaml's alone: dvc.yaml's deps and outs are templated from it.
 PROFILES = "configs/profiles"
 NOT_IN_PROFILES = frozenset({"profile", "paths"})
+COMPOSED_WITH = "_profile"  # in load_params' result: the profile it merged (for error messages)
 
 C = TypeVar("C", bound=BaseModel)
 T = TypeVar("T")
@@ -188,7 +189,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """The whole params file as a dict, with its `profile:` (configs/profiles/<name>.yaml beside
-    it) merged over it: every stage reads the composed params (errors name the file and key)."""
+    it) merged over it: every stage reads the composed params (errors name the file and key).
+    The result names the profile under `_profile`, not `profile`: it is already composed."""
     path = Path(path)
     params = _read_mapping(path)
     name = params.get("profile")
@@ -207,7 +209,9 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
             raise ConfigError(f"{profile}: {section}: {why}")
         if not isinstance(value, dict):  # `{}` when none: DVC tracks the section by name
             raise ConfigError(f"{profile}: {section}: expected a mapping of overrides ({{}}: none)")
-    return deep_merge(params, overrides)
+    # self-contained: written out and loaded again (tests' scratch roots), nothing re-applies
+    composed = deep_merge({k: v for k, v in params.items() if k != "profile"}, overrides)
+    return {**composed, COMPOSED_WITH: name}
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +256,6 @@ def parse_section(
             if err["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling)"
             lines.append(f"{source}: {_key(section, tuple(err['loc']))}: {message}")
-        if isinstance(params.get("profile"), str):  # the value may be the profile file's
-            lines.append(f"(params.yaml composed with {PROFILES}/{params['profile']}.yaml)")
+        if COMPOSED_WITH in params:  # the wrong value may be the profile file's
+            lines.append(f"(params.yaml composed with {PROFILES}/{params[COMPOSED_WITH]}.yaml)")
         raise ConfigError("\n".join(lines)) from exc
