@@ -77,3 +77,6 @@ def test_every_training_path_creates_its_model_partitioned_under_zero3(tmp_path,
         assert seen[path]["partitioned"] is True, (path, seen[path])
         # every parameter was created (a reward model adds its score head)
         assert seen[path]["parameters"] >= whole, (path, seen[path])
+    # reward.score_init: zero writes the whole head, not each rank's empty shard of it
+    head = seen["reward_head_zeroed"]
+    assert head["zero3"] is True and head["before"] > 0 and head["after"] == 0, head

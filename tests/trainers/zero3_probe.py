@@ -17,17 +17,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import deepspeed
 import trl.trainer.dpo_trainer as trl_dpo
 import trl.trainer.kto_trainer as trl_kto
 import trl.trainer.reward_trainer as trl_reward
-from rewards.training import train_reward
+from rewards.training import head_parameters, prepare_model, train_reward
 from trainers import preference, pretrain, sft
+from trainers.arguments import training_kwargs
 from trainers.config import PreferenceConfig, PretrainConfig, SftConfig, TokenizerConfig
 from trainers.lifecycle import TrainingJob
 from trainers.model_dir import save_model_dir
 from trainers.pretrain import new_model
 from trainers.sft import conversations
 from trainers.tokenizer import train_bpe
+from transformers import AutoModelForSequenceClassification, TrainingArguments
 from transformers.integrations import is_deepspeed_zero3_enabled
 
 from tests.rewards.conftest import known_pairs, reward_config
@@ -75,6 +78,22 @@ def probe(module: Any, name: str, run: Callable[[], Any]) -> dict[str, Any]:
     finally:
         setattr(module, name, real)
     return {"error": "the run finished without creating a model through the probed call"}
+
+
+def reward_head(model_dir: Path, work: Path) -> dict[str, Any]:
+    """score_init: zero on a partitioned classifier: the head's whole tensors, before and after."""
+    cfg = reward_config(**SMALL, score_init="zero")
+    args = TrainingArguments(**training_kwargs(cfg, ROOT, work / "ck-head"))  # noqa: F841 (live)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
+    head = list(head_parameters(model).values())
+
+    def total() -> float:
+        with deepspeed.zero.GatheredParameters(head):
+            return float(sum(p.abs().sum() for p in head))
+
+    before = total()
+    prepare_model(model, cfg)
+    return {"zero3": is_deepspeed_zero3_enabled(), "before": before, "after": total()}
 
 
 def main(out: Path) -> None:
@@ -130,6 +149,7 @@ def main(out: Path) -> None:
             ),
         ),
     }
+    seen["reward_head_zeroed"] = reward_head(model_dir, work)
     out.write_text(json.dumps(seen, indent=1))
 
 
