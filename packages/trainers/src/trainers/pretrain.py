@@ -58,7 +58,8 @@ def new_model(
 
     Under ZeRO-3 (a live DeepSpeed config: create the TrainingArguments first) it is built
     through `_from_config`, which partitions each layer as it is created (deepspeed.zero.Init)
-    instead of materialising the whole model on every rank.
+    instead of materialising the whole model on every rank; its initialiser draws in another
+    order, so the same seed gives other (equally distributed) weights than without ZeRO-3.
     """
     torch.manual_seed(seed)
     config = llama_config(cfg, tokenizer)
