@@ -1,5 +1,5 @@
 """The launch configs in configs/ are consistent: they cannot run here (no GPU), but every file
-they name exists and parses, and the full-scale profile only sets keys params.yaml accepts."""
+they name exists and parses (the profiles: tests/pipeline/test_profiles.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from data_core.config import load_params
-from trainers.config import SECTIONS, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCELERATE = sorted((ROOT / "configs/accelerate").glob("*.yaml"))
@@ -28,15 +26,3 @@ def test_accelerate_config_points_at_a_valid_deepspeed_file(path: Path) -> None:
     for key in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps"):
         assert ds[key] == "auto"
     assert ds["bf16"]["enabled"] == "auto"
-
-
-def test_full_scale_profile_is_valid_params() -> None:
-    params = load_params(ROOT / "params.yaml")
-    profile = yaml.safe_load((ROOT / "configs/profiles/llama3-8b-8gpu.yaml").read_text())
-    for section, values in profile.items():
-        assert section in SECTIONS, f"profile section {section!r} is not a trainers section"
-        merged = {**params, section: {**params[section], **values}}
-        cfg = parse(merged, section)
-        if getattr(cfg, "deepspeed", None):
-            assert (ROOT / cfg.deepspeed).is_file()
-    assert parse({**params, "sft": {**params["sft"], **profile["sft"]}}, "sft").max_steps == -1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -9,6 +10,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from data_core.errors import ConfigError
+
+# params.yaml's `profile:` names configs/profiles/<name>.yaml, its overrides of params.yaml keys.
+# `paths` stays params.yaml's alone: dvc.yaml's deps and outs are templated from it.
+PROFILES = "configs/profiles"
+NOT_IN_PROFILES = frozenset({"profile", "paths"})
+COMPOSED_WITH = "_profile"  # in load_params' result: the profile it merged (for error messages)
 
 C = TypeVar("C", bound=BaseModel)
 T = TypeVar("T")
@@ -181,8 +188,45 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """The whole params file as a dict (error names the file when it is not valid YAML)."""
+    """The whole params file as a dict, with its `profile:` (configs/profiles/<name>.yaml beside
+    it) merged over it: every stage reads the composed params (errors name the file and key).
+    The result names the profile under `_profile`, not `profile`: it is already composed."""
     path = Path(path)
+    params = _read_mapping(path)
+    name = params.get("profile")
+    if name is None:  # a params file without profiles (scratch roots in tests)
+        return params
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise ConfigError(f"{path}: profile: expected a profile name, got {name!r}")
+    profile = path.parent / PROFILES / f"{name}.yaml"
+    if not profile.is_file():
+        known = sorted(p.stem for p in (path.parent / PROFILES).glob("*.yaml"))
+        raise ConfigError(f"{path}: profile: no {PROFILES}/{name}.yaml; known: {known}")
+    overrides = _read_mapping(profile)
+    for section, value in overrides.items():
+        if section in NOT_IN_PROFILES or section not in params:
+            why = "not overridable" if section in NOT_IN_PROFILES else "not a params.yaml section"
+            raise ConfigError(f"{profile}: {section}: {why}")
+        if not isinstance(value, dict):  # `{}` when none: DVC tracks the section by name
+            raise ConfigError(f"{profile}: {section}: expected a mapping of overrides ({{}}: none)")
+    # self-contained: written out and loaded again (tests' scratch roots), nothing re-applies
+    composed = deep_merge({k: v for k, v in params.items() if k != "profile"}, overrides)
+    return {**composed, COMPOSED_WITH: name}
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on `base`: mappings merge key by key, anything else (lists too) replaces."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """One YAML file's top-level mapping (error names the file when it is not valid YAML)."""
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except OSError as exc:
@@ -212,4 +256,6 @@ def parse_section(
             if err["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling)"
             lines.append(f"{source}: {_key(section, tuple(err['loc']))}: {message}")
+        if COMPOSED_WITH in params:  # the wrong value may be the profile file's
+            lines.append(f"(params.yaml composed with {PROFILES}/{params[COMPOSED_WITH]}.yaml)")
         raise ConfigError("\n".join(lines)) from exc

@@ -45,7 +45,7 @@ def model_identity(model: ModelSpec, root: Path) -> dict[str, Any]:
     local = root / model.path
     found = model.backend != "openai" and local.exists()
     return {
-        **model.model_dump(exclude={"stage"}),
+        **model.identity(exclude={"stage"}),
         "fingerprint": model_fingerprint(local) if found else None,
     }
 

@@ -215,7 +215,7 @@ def _report(cfg, result, args: argparse.Namespace, seconds: float) -> dict[str, 
     per_task = result.metrics["models"][model.name]
     return {
         # the variable's name only: the key itself never reaches a file or a log
-        "model": model.model_dump(exclude={"stage", "scorer"}),
+        "model": model.identity(exclude={"stage", "scorer"}),
         "tasks": {k: {**result.metrics["tasks"][k], **v} for k, v in per_task.items()},
         "predictions": {k: p.name for k, p in result.predictions.items()},
         "settings": {

@@ -15,6 +15,16 @@ from evals.tasks import FileTask, Scorer, TaskSpec, task_catalog
 C = TypeVar("C", "EvaluateConfig", "DevEvalConfig", "DiagnoseConfig", "ReportConfig")
 
 
+# ModelSpec's vLLM engine settings, named as generation.vllm_engine.VllmOptions names them
+ENGINE = (
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "distributed_executor_backend",
+    "gpu_memory_utilization",
+    "enable_prefix_caching",
+)
+
+
 class ModelSpec(Strict):
     """One model to evaluate: a local directory (hf / vllm) or an OpenAI-compatible endpoint."""
 
@@ -31,6 +41,32 @@ class ModelSpec(Strict):
     # the model's natural scorer for task runs that name none (e.g. `generate` for a chat model:
     # greedy answers it can be parsed from); None: loglik
     scorer: Scorer | None = None
+    # vllm only: GPUs the weights are split over (tensor parallel, within a node), stages
+    # (pipeline parallel; across nodes with the ray executor, for a model one node cannot hold),
+    # the GPU memory share, prefix caching
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    distributed_executor_backend: Literal["mp", "ray"] | None = None
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enable_prefix_caching: bool = True
+
+    @model_validator(mode="after")
+    def _vllm_settings(self) -> ModelSpec:
+        if self.backend != "vllm" and self.engine_settings():
+            key = next(iter(self.engine_settings()))
+            raise ValueError(f"{key} applies to the vllm backend only (this is {self.backend})")
+        return self
+
+    def engine_settings(self) -> dict[str, Any]:
+        """The vLLM engine settings that differ from their defaults."""
+        fields = type(self).model_fields
+        return {k: getattr(self, k) for k in ENGINE if getattr(self, k) != fields[k].default}
+
+    def identity(self, exclude: set[str]) -> dict[str, Any]:
+        """The spec as cache keys and reports record it: engine settings only where set, so
+        adding them left every existing key (and cached result) as it was."""
+        unset = set(ENGINE) - set(self.engine_settings())
+        return self.model_dump(exclude=exclude | unset)
 
 
 class TaskRun(Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from data_core.config import Strict, parse_section, unique_names
 from data_core.errors import ConfigError
@@ -27,6 +27,7 @@ class RewardConfig(TrainConfig):
     """reward: a sequence classifier (1 label) trained on chosen/rejected pairs with TRL's
     RewardTrainer, loss -log sigmoid(r_chosen - r_rejected [- margin])."""
 
+    section: ClassVar[str] = "reward"
     learning_rate: float = Field(2e-4, gt=0, le=1)  # UltraMedical (8B): 2e-6
     output_dir: str = "models/reward"
     init_from: str = Field("sft", pattern=r"^[A-Za-z0-9_]+$")  # a `paths.models` entry

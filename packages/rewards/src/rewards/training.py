@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from trainers.arguments import model_init_kwargs
 from trainers.distributed import is_distributed
 from trainers.lifecycle import TrainerFactory, TrainingJob, TrainingResult, run_training
 from transformers import TrainerCallback
+from transformers.integrations import is_deepspeed_zero3_enabled
 from trl import RewardConfig as TrlRewardConfig
 from trl import RewardTrainer
 
@@ -46,11 +48,22 @@ def head_parameters(model: Any) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if id(p) not in body}
 
 
+def gathered(params: Sequence[torch.nn.Parameter]) -> AbstractContextManager[Any]:
+    """Whole tensors to write into: under ZeRO-3 each rank holds an (often empty) shard, so a
+    write needs them gathered (rank 0's values are scattered back on exit)."""
+    if not is_deepspeed_zero3_enabled():
+        return nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(list(params), modifier_rank=0)
+
+
 def prepare_model(model: Any, cfg: RewardConfig) -> None:
     """Score head initialisation and the frozen parts of the body, as `cfg` says."""
     if cfg.score_init == "zero":
-        with torch.no_grad():
-            for param in head_parameters(model).values():
+        head = list(head_parameters(model).values())
+        with gathered(head), torch.no_grad():
+            for param in head:
                 param.zero_()
     base, frozen = model.base_model, []
     if cfg.freeze_embeddings:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from data_core.errors import ConfigError
 
 from trainers.config import TrainConfig
+
+LIGER = "liger-kernel"  # the distribution `use_liger_kernel` needs (module liger_kernel)
 
 
 def training_kwargs(cfg: TrainConfig, root: Path, checkpoints: Path) -> dict[str, Any]:
     """The TrainingArguments fields a TrainConfig sets (shared by Trainer and TRL configs)."""
     deepspeed = str(root / cfg.deepspeed) if cfg.deepspeed else None
+    require_liger(cfg)
     return {
         "output_dir": str(checkpoints),
         "learning_rate": cfg.learning_rate,
@@ -27,6 +33,7 @@ def training_kwargs(cfg: TrainConfig, root: Path, checkpoints: Path) -> dict[str
         "bf16": cfg.precision == "bf16",
         "fp16": cfg.precision == "fp16",
         "gradient_checkpointing": cfg.gradient_checkpointing,
+        "use_liger_kernel": cfg.use_liger_kernel,
         "logging_steps": cfg.logging_steps,
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
@@ -52,3 +59,22 @@ def model_init_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.precision != "fp32":
         kwargs["dtype"] = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
     return kwargs
+
+
+def require_liger(cfg: TrainConfig) -> None:
+    """`use_liger_kernel: true` needs liger-kernel installed: say so before any model loads
+    (transformers would fail later, mid-setup, without naming the param)."""
+    if cfg.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise ConfigError(
+            f"params.yaml: {cfg.section}.use_liger_kernel: true needs {LIGER}, which is not "
+            f"installed (uv pip install {LIGER}, on a CUDA host), or set it to false"
+        )
+
+
+def is_zero3(cfg: TrainConfig, root: Path) -> bool:
+    """Whether `cfg.deepspeed` names a ZeRO stage-3 config: the model's parameters are
+    partitioned over the ranks, so nothing may run the bare model before the Trainer wraps it."""
+    if not cfg.deepspeed:
+        return False
+    config = json.loads((root / cfg.deepspeed).read_text())
+    return (config.get("zero_optimization") or {}).get("stage") == 3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from data_core.config import Strict, parse_section
 from pydantic import Field, model_validator
@@ -83,6 +83,8 @@ class ModelConfig(Strict):
 class TrainConfig(Strict):
     """Knobs shared by every training stage; they map onto transformers.TrainingArguments."""
 
+    section: ClassVar[str] = "training"  # the params.yaml section, for error messages
+
     learning_rate: float = Field(gt=0, le=1)
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -103,11 +105,16 @@ class TrainConfig(Strict):
     deepspeed: str | None = None  # path to a DeepSpeed JSON (configs/deepspeed/zero3.json)
     max_time_s: float | None = Field(None, gt=0)  # soft cap: stop training after this long
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs; None: as saved
+    # Liger's Triton kernels (RMSNorm, RoPE, SwiGLU) patched into the model by transformers;
+    # needs `liger-kernel` and a GPU
+    use_liger_kernel: bool = False
     output_dir: str
 
 
 class PretrainConfig(TrainConfig):
     """pretrain: causal-LM training of the tiny base on knowledge text."""
+
+    section: ClassVar[str] = "pretrain"
 
     learning_rate: float = Field(2e-3, gt=0, le=1)
     max_length: int = Field(256, ge=16)
@@ -119,6 +126,8 @@ class PretrainConfig(TrainConfig):
 
 class SftConfig(TrainConfig):
     """sft: TRL SFTTrainer on the SFT set (assistant-only loss, packing)."""
+
+    section: ClassVar[str] = "sft"
 
     learning_rate: float = Field(1e-3, gt=0, le=1)
     output_dir: str = "models/sft"
@@ -142,6 +151,8 @@ class LossConfig(Strict):
 
 class PreferenceConfig(TrainConfig):
     """preference: DPO / KTO / NCA from the SFT model against a frozen reference copy."""
+
+    section: ClassVar[str] = "preference"
 
     learning_rate: float = Field(5e-4, gt=0, le=1)
     output_dir: str = "models/{loss}"

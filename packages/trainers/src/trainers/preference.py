@@ -16,7 +16,7 @@ from generation.weights import load_pretrained, trl_init_kwargs
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
-from trainers.arguments import model_init_kwargs
+from trainers.arguments import is_zero3, model_init_kwargs
 from trainers.config import LOSSES, LossConfig, PreferenceConfig
 from trainers.distributed import is_distributed
 from trainers.heldout import pair_logps, preference_accuracy
@@ -138,10 +138,21 @@ def preference_trainer(
             "beta": cfg.beta,
             "precompute_ref_log_probs": cfg.precompute_ref_log_probs,
             "precompute_ref_batch_size": cfg.precompute_ref_batch_size,
-            "model_init_kwargs": trl_init_kwargs(model_path),  # TRL loads the policy itself
+            # TRL loads the policy (and its own reference copy) itself, after the config exists
+            # (so under ZeRO-3 partitioned at load), in the configured dtype and attention
+            "model_init_kwargs": trl_init_kwargs(model_path, model_init_kwargs(cfg)),
         }
         cache = ref_cache if cfg.precompute_ref_log_probs else None
-        ref_model = None
+        if loss in DPO_LOSS_TYPE:
+            args: DPOConfig | KTOConfig = DPOConfig(**common, loss_type=[DPO_LOSS_TYPE[loss]])
+        else:
+            over: LossConfig = getattr(cfg, loss)
+            weights = {
+                "desirable_weight": over.desirable_weight,
+                "undesirable_weight": over.undesirable_weight,
+            }
+            args = KTOConfig(**common, **weights)
+        ref_model = None  # a separate reference is loaded once `args` is live (ZeRO-3)
         if reference is not None and Path(reference) != Path(model_path):
             ref_model = load_pretrained(AutoModelForCausalLM, reference, **model_init_kwargs(cfg))
         if loss in DPO_LOSS_TYPE:
@@ -149,22 +160,17 @@ def preference_trainer(
                 ref_cache=cache,
                 model=str(model_path),
                 ref_model=ref_model,
-                args=DPOConfig(**common, loss_type=[DPO_LOSS_TYPE[loss]]),
+                args=args,
                 processing_class=tokenizer,
                 callbacks=callbacks,
                 train_dataset=Dataset.from_list(train),
                 eval_dataset=Dataset.from_list(test) if test else None,
             )
-        over: LossConfig = getattr(cfg, loss)
-        weights = {
-            "desirable_weight": over.desirable_weight,
-            "undesirable_weight": over.undesirable_weight,
-        }
         return CachedKTOTrainer(
             ref_cache=cache,
             model=str(model_path),
             ref_model=ref_model,
-            args=KTOConfig(**common, **weights),
+            args=args,
             processing_class=tokenizer,
             callbacks=callbacks,
             train_dataset=Dataset.from_list(unpaired_rows(train)),
@@ -193,7 +199,8 @@ def train_preference(
     if not train:
         raise DataCoreError(f"{loss}: no training pairs")
     cfg = cfg.for_loss(loss)
-    local = bool(test) and not is_distributed()  # sharded models: rely on TRL's eval metrics
+    # sharded models (multi-process, or ZeRO-3 partitioned at load): rely on TRL's eval metrics
+    local = bool(test) and not is_distributed() and not is_zero3(cfg, job.root)
 
     def logps(model: Any) -> tuple[list[float], list[float]]:
         return pair_logps(model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size)

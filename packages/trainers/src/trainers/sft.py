@@ -14,7 +14,7 @@ from generation.weights import load_pretrained
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from trainers.arguments import model_init_kwargs
+from trainers.arguments import is_zero3, model_init_kwargs
 from trainers.config import SftConfig
 from trainers.distributed import is_distributed
 from trainers.heldout import assistant_loss
@@ -91,21 +91,25 @@ def train_sft(
     """
     if not train:
         raise DataCoreError("sft: no training conversations ending with an assistant turn")
-    model = load_pretrained(AutoModelForCausalLM, model_path, **model_init_kwargs(cfg))
-    # held-out loss of the base and of the result, on whole conversations; under a multi-process
-    # launch the model is sharded, so the Trainer's own distributed evaluate() stands in for it
-    local = bool(test) and not is_distributed()
+    # held-out loss of the base and of the result, on whole conversations; when the model is
+    # sharded (a multi-process launch, or ZeRO-3 partitioning it at load) the bare model cannot
+    # run before the Trainer wraps it, so the Trainer's own distributed evaluate() stands in
+    local = bool(test) and not is_distributed() and not is_zero3(cfg, job.root)
+    before: dict[str, float] = {}
 
     def heldout(model: Any) -> dict[str, float]:
         return assistant_loss(
             model, tokenizer, test, cfg.max_length, cfg.per_device_eval_batch_size
         )
 
-    before = heldout(model) if local else {}
-
     def make_trainer(arguments: dict[str, Any], callbacks: list[TrainerCallback]) -> SFTTrainer:
         # pre-tokenized rows carry their own assistant masks (TRL applies them as the labels)
         args = sft_config(cfg, arguments, **({"assistant_only_loss": False} if replay else {}))
+        # created only now that `args` (and so its DeepSpeed config) exists: under ZeRO-3
+        # from_pretrained partitions the weights as it loads them (deepspeed.zero.Init)
+        model = load_pretrained(AutoModelForCausalLM, model_path, **model_init_kwargs(cfg))
+        if local:
+            before.update(heldout(model))
         rows = tokenized_rows(tokenizer, train, replay) if replay else {"messages": train}
         return SFTTrainer(
             model=model,

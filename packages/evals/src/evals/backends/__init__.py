@@ -58,9 +58,11 @@ def load_backend(
             spec.name, spec.path, batch_tokens=batch_tokens, device=device, max_length=max_length
         )
     if spec.backend == "vllm":
+        from generation.vllm_engine import VllmOptions
+
         from evals.backends.vllm import VllmBackend
 
-        return VllmBackend(spec.name, spec.path)
+        return VllmBackend(spec.name, spec.path, VllmOptions(**spec.engine_settings()))
     from evals.backends.openai_api import OpenAIBackend
 
     return OpenAIBackend(

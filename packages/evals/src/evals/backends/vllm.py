@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generation.vllm_engine import load_vllm
+from generation.vllm_engine import VllmOptions, load_vllm
 
 from evals.backends import GenerationConfig
 from evals.loglik import encode_requests
@@ -12,9 +12,9 @@ from evals.prompts import chat_prompt
 class VllmBackend:
     """The generation layer's vLLM engine over a local model path."""
 
-    def __init__(self, name: str, path: str, tensor_parallel_size: int = 1) -> None:
+    def __init__(self, name: str, path: str, options: VllmOptions | None = None) -> None:
         self.name = name
-        self.llm = load_vllm(path, tensor_parallel_size)
+        self.llm = load_vllm(path, options=options or VllmOptions())
         self.tokenizer = self.llm.get_tokenizer()
 
     def format_prompt(self, user_text: str, *, chat: bool | None) -> tuple[str, bool]:
@@ -23,7 +23,9 @@ class VllmBackend:
     def loglikelihood(
         self, requests: list[tuple[str, list[str]]]
     ) -> list[list[tuple[float, bool]]]:
-        """Prompt log-probs of context + continuation (vLLM caches the shared prefix itself)."""
+        """Prompt log-probs of context + continuation. vLLM computes every prompt position for
+        prompt log-probs (it does not read its prefix cache for them), so the shared context costs
+        a prefill per continuation here; prefix caching pays off in `generate`."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
