@@ -10,7 +10,7 @@ from data_core.paths import stage_paths
 from data_core.schemas import Instruction, Preference
 from generation.hf import resolve_device
 from generation.weights import load_tokenizer
-from rewards.online import OnlineInputs, cached_hf_generators, train_online
+from rewards.online import OnlineInputs, cached_policy_generators, train_online
 from rewards.online_config import parse, start_dir
 from rewards.online_pairs import prompt_pool
 from rewards.online_screen import online_screen
@@ -35,7 +35,7 @@ def main(root: Path) -> None:
     device = resolve_device(cfg.device)
     rm = RewardModel.load(inputs["reward"], device=device, batch_size=cfg.reward_batch_size)
     cache = paths["synth.cache"] / "online_dpo.sqlite"
-    policies = cached_hf_generators(cache, cfg.generation_batch_size, device)
+    policies = cached_policy_generators(cache, cfg, device)
     screen, rules = online_screen(params, inputs["eval_items"])
     run = OnlineInputs(pool, inputs["start"], rm, policies, screen, paths["synth.online_removed"])
     stage = TrainingStage("online_dpo", paths, inputs, {"online_dpo": params["online_dpo"]} | rules)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from rewards.online import OnlineInputs, cached_hf_generators, run_online, train_online
+from rewards.online import OnlineInputs, cached_policy_generators, run_online, train_online
 from rewards.online_config import OnlineDpoConfig
 from rewards.online_pairs import prompt_pool
 from trainers.config import TokenizerConfig
@@ -92,7 +92,7 @@ class Factories:
     """Cached transformers generators that remember what they were made for."""
 
     def __init__(self, cache: Path) -> None:
-        self.make, self.made = cached_hf_generators(cache, CFG.generation_batch_size, "cpu"), []
+        self.make, self.made = cached_policy_generators(cache, CFG, "cpu"), []
 
     def __call__(self, policy: Path):
         generator = self.make(policy)

@@ -50,14 +50,23 @@ class RewardScorer(Protocol):
 GeneratorFactory = Callable[[Path], Generator]
 
 
-def cached_hf_generators(cache: Path, batch_size: int, device: str) -> GeneratorFactory:
-    """Policies as transformers generators behind one SQLite response cache (keys hold the
-    model's fingerprint, so a retrained policy is never served another's responses)."""
+def cached_policy_generators(cache: Path, cfg: OnlineDpoConfig, device: str) -> GeneratorFactory:
+    """Policies as generators behind one SQLite response cache (keys hold the model's
+    fingerprint, so a retrained policy is never served another's responses): transformers, or
+    with `sampler: vllm` a vLLM engine per round (closed before the round trains)."""
 
     def make(policy: Path) -> Generator:
-        from generation.hf import HFGenerator
+        if cfg.sampler == "vllm":
+            from generation.vllm_engine import VllmGenerator, VllmOptions
 
-        inner = HFGenerator(str(policy), batch_size=batch_size, device=device, dtype="auto")
+            options = VllmOptions(cfg.tensor_parallel_size, cfg.gpu_memory_utilization)
+            inner: Generator = VllmGenerator(str(policy), options=options)
+        else:
+            from generation.hf import HFGenerator
+
+            inner = HFGenerator(
+                str(policy), batch_size=cfg.generation_batch_size, device=device, dtype="auto"
+            )
         return CachedGenerator(inner, ResponseCache(cache))
 
     return make

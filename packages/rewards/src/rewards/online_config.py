@@ -36,6 +36,11 @@ class OnlineDpoConfig(PreferenceConfig):
     generation_batch_size: int = Field(64, ge=1)  # CPU: few wide batches beat many narrow
     reward_batch_size: int = Field(16, ge=1)
     device: str = "auto"  # generation and reward scoring: auto | cpu | cuda[:i]
+    # the policy's samples: transformers (CPU, one GPU) or a vLLM engine per round (GPU hosts),
+    # tensor parallel over `tensor_parallel_size` GPUs, prefix caching on
+    sampler: Literal["transformers", "vllm"] = "transformers"
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)  # the trainer shares the GPU
 
     def preference(self) -> PreferenceConfig:
         """The training knobs alone, as the preference trainer takes them."""

@@ -39,6 +39,9 @@ class BackendConfig(Strict):
     price_completion_per_1k: float = Field(0.0, ge=0)
     tensor_parallel_size: int = Field(1, ge=1)  # vllm
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enable_prefix_caching: bool = True  # vllm: the panel's and judge's prompts share prefixes
+    pipeline_parallel_size: int = Field(1, ge=1)  # vllm, across nodes when a model spans them
+    distributed_executor_backend: Literal["mp", "ray"] | None = None  # vllm; ray: multi-node
 
     @model_validator(mode="after")
     def _model_needed(self) -> BackendConfig:

@@ -50,11 +50,16 @@ def make_generator(
             cfg.retry_initial_s,
             cfg.retry_max_s,
         )
-    from generation.vllm_engine import VllmGenerator
+    from generation.vllm_engine import VllmGenerator, VllmOptions
 
-    return VllmGenerator(
-        _local(root, cfg.model), cfg.tensor_parallel_size, cfg.gpu_memory_utilization
+    options = VllmOptions(
+        cfg.tensor_parallel_size,
+        cfg.gpu_memory_utilization,
+        cfg.enable_prefix_caching,
+        cfg.pipeline_parallel_size,
+        cfg.distributed_executor_backend,
     )
+    return VllmGenerator(_local(root, cfg.model), options=options)
 
 
 def _local(root: Path, model: str | None) -> str:
