@@ -89,7 +89,10 @@ def generator(server: FakeOpenAIServer, clock: FakeClock, **kw: Any) -> OpenAIGe
         "base_url": server.base_url,
         "api_key_env": None,
         "concurrency": CONCURRENCY,
-        "timeout_s": 0.5,
+        # A `timeout` fault holds its request 5 s; the client gives up after 2 s. A shorter
+        # timeout lets a loaded machine's slow but healthy request time out: a retry the plan
+        # did not make.
+        "timeout_s": 2.0,
         "max_retries": MAX_RETRIES,
         "retry_initial_s": INITIAL_S,
         "retry_max_s": MAX_S,
@@ -219,7 +222,7 @@ def test_retry_after_is_capped_and_jitter_stays_in_its_band():
         return reply(body)
 
     with FakeOpenAIServer(reply=answer, faults=faults, retry_after_s=30, hold_s=5.0) as server:
-        gen = generator(server, clock, retry_jitter_s=0.1, timeout_s=0.3)
+        gen = generator(server, clock, retry_jitter_s=0.1, timeout_s=1.0)
         try:
             by_key.update(zip(keys_for(range(2), learn_seed(gen, seeds)), plans, strict=True))
             results = dict(gen.stream([chat(0), chat(1)]))
