@@ -129,9 +129,17 @@ def environment(device: str) -> dict[str, Any]:
     gpu = torch.cuda.get_device_name(0) if cuda else None
     peak, peak_source = peak_bf16_flops(gpu)
     dists = [
-        "torch", "transformers", "accelerate", "trl", "datasets", "deepspeed", "vllm",
-        "lm_eval", "peft", "pyarrow",
-    ]  # fmt: skip
+        "torch",
+        "transformers",
+        "accelerate",
+        "trl",
+        "datasets",
+        "deepspeed",
+        "vllm",
+        "lm_eval",
+        "peft",
+        "pyarrow",
+    ]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),

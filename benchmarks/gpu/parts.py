@@ -72,15 +72,20 @@ def run_isolated(name: str, spec: dict[str, Any], timeout_s: float) -> dict[str,
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as sink:
         # its own session: a timeout kills the part and whatever it started (vLLM's workers)
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return {"status": "timeout", "reason": f"stopped at its {timeout_s:g} s time box",
-                    "wall_s": round(time.perf_counter() - start, 1), "log": str(log)}  # fmt: skip
+            return {
+                "status": "timeout",
+                "reason": f"stopped at its {timeout_s:g} s time box",
+                "wall_s": round(time.perf_counter() - start, 1),
+                "log": str(log),
+            }
     wall = round(time.perf_counter() - start, 1)
     if code != 0 or not out_path.exists():
         return {"status": "failed", "reason": _last_error(log), "wall_s": wall, "log": str(log)}

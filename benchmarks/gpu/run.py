@@ -25,18 +25,47 @@ from benchmarks.gpu.workload import REPO, find_medqa
 
 # per mode: steps, batch and length of each phase, generation and eval sizes, time boxes (s)
 MODES: dict[str, dict[str, Any]] = {
-    "full": {"sft_steps": 30, "sft_batch": 8, "sft_max_length": 2048, "sft_budget_s": 90,
-             "dpo_steps": 20, "dpo_batch": 8, "dpo_max_length": 1024, "dpo_budget_s": 90,
-             "gen_prompts": 128, "gen_max_tokens": 128, "gen_batch": 32, "eval_items": 300,
-             "deadline_s": 480},
-    "quick": {"sft_steps": 12, "sft_batch": 8, "sft_max_length": 2048, "sft_budget_s": 25,
-              "dpo_steps": 8, "dpo_batch": 8, "dpo_max_length": 1024, "dpo_budget_s": 25,
-              "gen_prompts": 64, "gen_max_tokens": 64, "gen_batch": 32, "eval_items": 100,
-              "deadline_s": 240},
-}  # fmt: skip
+    "full": {
+        "sft_steps": 30,
+        "sft_batch": 8,
+        "sft_max_length": 2048,
+        "sft_budget_s": 90,
+        "dpo_steps": 20,
+        "dpo_batch": 8,
+        "dpo_max_length": 1024,
+        "dpo_budget_s": 90,
+        "gen_prompts": 128,
+        "gen_max_tokens": 128,
+        "gen_batch": 32,
+        "eval_items": 300,
+        "deadline_s": 480,
+    },
+    "quick": {
+        "sft_steps": 12,
+        "sft_batch": 8,
+        "sft_max_length": 2048,
+        "sft_budget_s": 25,
+        "dpo_steps": 8,
+        "dpo_batch": 8,
+        "dpo_max_length": 1024,
+        "dpo_budget_s": 25,
+        "gen_prompts": 64,
+        "gen_max_tokens": 64,
+        "gen_batch": 32,
+        "eval_items": 100,
+        "deadline_s": 240,
+    },
+}
 # the time box of each part beyond its training budget: imports, model load and save
-OVERHEAD_S = {"model": 120, "sft": 90, "dpo": 90, "hf_generate": 120, "vllm_generate": 180,
-              "project_eval": 90, "lm_eval": 150}  # fmt: skip
+OVERHEAD_S = {
+    "model": 120,
+    "sft": 90,
+    "dpo": 90,
+    "hf_generate": 120,
+    "vllm_generate": 180,
+    "project_eval": 90,
+    "lm_eval": 150,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=list(parts.PARTS), help="run these parts only")
     p.add_argument("--inline", action="store_true", help="run parts in this process (no time box)")
     p.add_argument("--work", type=Path, help="scratch dir (default: a temporary one)")
-    return p.parse_args(argv)  # fmt: skip
+    return p.parse_args(argv)
 
 
 def make_spec(args: argparse.Namespace, work: Path, device: str) -> dict[str, Any]:

@@ -99,8 +99,13 @@ def deepspeed_choice(device: str, wanted: bool) -> tuple[str | None, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0",
-                       "LOCAL_RANK": "0", "WORLD_SIZE": "1"}.items():  # fmt: skip
+    for key, value in {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+    }.items():
         os.environ.setdefault(key, value)
     return DEEPSPEED_CONFIG, f"on: ZeRO-2 ({DEEPSPEED_CONFIG})"
 
@@ -162,9 +167,16 @@ def _train(phase: str, spec: dict, cfg: Any, tokenizer: Any, factory: Any, attn_
         "mfu_6n": hardware.mfu(figures["tokens_per_s"], (6 + 2 * attn_extra) * n, peak),
         "mfu_reason": None if peak else spec["env"]["peak_source"],
         "peak_memory_gb": hardware.peak_memory_gb(),
-        "settings": cfg.model_dump(include={"per_device_train_batch_size", "max_length",
-                                            "precision", "gradient_checkpointing", "max_steps"}),
-    }  # fmt: skip
+        "settings": cfg.model_dump(
+            include={
+                "per_device_train_batch_size",
+                "max_length",
+                "precision",
+                "gradient_checkpointing",
+                "max_steps",
+            }
+        ),
+    }
     return figures
 
 

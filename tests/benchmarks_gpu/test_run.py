@@ -25,10 +25,30 @@ def result(tmp_path_factory):
     tokenizer = make_tiny_model(tmp / "tok", questions, vocab_size=1024, hidden_size=32, layers=1)
     out = tmp / "results.json"
     argv = [
-        "--size", "tiny", "--device", "cpu", "--tokenizer", str(tokenizer), "--out", str(out),
-        "--steps", "4", "--batch", "2", "--max-length", "768", "--items", "12",
-        "--gen-prompts", "4", "--gen-tokens", "8", "--inline", "--work", str(tmp / "work"),
-    ]  # fmt: skip
+        "--size",
+        "tiny",
+        "--device",
+        "cpu",
+        "--tokenizer",
+        str(tokenizer),
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--max-length",
+        "768",
+        "--items",
+        "12",
+        "--gen-prompts",
+        "4",
+        "--gen-tokens",
+        "8",
+        "--inline",
+        "--work",
+        str(tmp / "work"),
+    ]
     assert run.main(argv) == 0
     return json.loads(out.read_text())
 
@@ -91,8 +111,13 @@ def test_medqa_scoring_both_ways(result):
 
 
 def test_a_part_over_its_time_box_is_stopped_and_recorded(tmp_path):
-    spec = {"work": str(tmp_path), "size": "tiny", "device": "cpu", "tokenizer": "unused",
-            "model_dir": str(tmp_path / "model")}  # fmt: skip
+    spec = {
+        "work": str(tmp_path),
+        "size": "tiny",
+        "device": "cpu",
+        "tokenizer": "unused",
+        "model_dir": str(tmp_path / "model"),
+    }
     out = parts.run_isolated("model", spec, timeout_s=0.5)  # its imports alone take longer
     assert out["status"] == "timeout" and "0.5 s time box" in out["reason"]
     assert out["wall_s"] < 30

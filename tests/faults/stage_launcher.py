@@ -20,21 +20,23 @@ import select
 import subprocess
 import sys
 import traceback
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Process:
+class Process(ABC):
     """A started stage: its pid, and its exit code once it has ended."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.code: int | None = None
 
+    @abstractmethod
     def poll(self, timeout: float = 0.0) -> int | None:
-        raise NotImplementedError
+        """The exit code, waiting up to `timeout` s; None while it runs."""
 
     def wait(self, timeout: float) -> int:
         code = self.poll(timeout)

@@ -104,10 +104,16 @@ def _eval_cmd(base_url: str, items: Path, out: Path) -> list[str]:
 def _eval_items(path: Path) -> Path:
     options = {"A": "Vitamin C", "B": "Vitamin D", "C": "Iron", "D": "Zinc"}
     lines = [
-        json.dumps({"id": f"mine:{i}", "question": f"Item {i}: which one?", "options": options,
-                    "answer": "AB"[i % 2]})
+        json.dumps(
+            {
+                "id": f"mine:{i}",
+                "question": f"Item {i}: which one?",
+                "options": options,
+                "answer": "AB"[i % 2],
+            }
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -83,34 +83,31 @@ class _Span:
 @contextmanager
 def batch_span(name: str, model: str, base_url: str | None, requests: int) -> Iterator[_Span]:
     """The root span of one batch of API calls (a trace per batch, linked to the stage run)."""
-    if not tracing_enabled():
-        yield _Span()
-        return
-    import mlflow
-
     attrs = {"mlflow.llm.model": model, "server": server_host(base_url), "requests": requests}
-    failure = None
-    with mlflow.start_span(name, span_type="CHAIN", attributes=attrs) as span:
-        span.set_inputs({"model": model, "requests": requests})
-        try:
-            yield _Span(span)
-        except Exception as exc:
-            failure = _record_failure(span, exc)
-    if failure is not None:
-        raise failure
+    with _span(name, "CHAIN", attrs, {"model": model, "requests": requests}) as span:
+        yield span
 
 
 @contextmanager
 def call_span(name: str, model: str, inputs: Mapping[str, Any]) -> Iterator[_Span]:
     """One request attempt as an LLM span; an exception marks it ERROR and propagates."""
+    attrs = {"mlflow.llm.model": model, "mlflow.llm.provider": PROVIDER}
+    with _span(name, "LLM", attrs, dict(inputs)) as span:
+        yield span
+
+
+@contextmanager
+def _span(
+    name: str, span_type: str, attrs: Mapping[str, Any], inputs: Mapping[str, Any]
+) -> Iterator[_Span]:
+    """An MLflow span when tracing is on (else a no-op); a failure is recorded without its text."""
     if not tracing_enabled():
         yield _Span()
         return
     import mlflow
 
-    attrs = {"mlflow.llm.model": model, "mlflow.llm.provider": PROVIDER}
     failure = None
-    with mlflow.start_span(name, span_type="LLM", attributes=attrs) as span:
+    with mlflow.start_span(name, span_type=span_type, attributes=dict(attrs)) as span:
         span.set_inputs(dict(inputs))
         try:
             yield _Span(span)
